@@ -1,0 +1,304 @@
+//! Authorization: the one function that decides every request.
+//!
+//! [`authorize`] takes who is asking ([`Actor`]), what they want to do ([`Action`]) and
+//! on what ([`Resource`]). The policy is the table in [`allowed_roles`]: an action is
+//! allowed when the actor holds one of its roles at a scope that covers the resource.
+//! List pages authorize against [`Resource::Any`] and then narrow the rows with
+//! [`visibility`], so a team manager's people list only ever holds their team.
+
+use bposhield_proto::{PersonId, ProcessId, Role, Scope, SiteId, TeamId, UserId};
+use serde::Serialize;
+
+/// Everything a caller can ask to do. Routes map one-to-one onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// See the ten-risk dashboard.
+    DashboardView,
+    /// See controls, their evidence and history.
+    ControlsView,
+    /// Re-evaluate all controls now.
+    ControlsEvaluate,
+    /// See sites, process units and teams.
+    OrgView,
+    /// Create or change sites, process units and teams.
+    OrgEdit,
+    /// See people (HR identities).
+    PeopleView,
+    /// Create or change people.
+    PeopleEdit,
+    /// See platform users and their roles.
+    UsersView,
+    /// Create, disable, reset users; grant and revoke roles; revoke any token.
+    UsersAdmin,
+    /// Read the audit events.
+    AuditView,
+    /// One's own account: password, second factor, own tokens, sign-out.
+    AccountSelf,
+    /// Scrape Prometheus metrics.
+    MetricsView,
+}
+
+impl Action {
+    /// Every action, for exhaustive tests.
+    pub const ALL: [Action; 12] = [
+        Action::DashboardView,
+        Action::ControlsView,
+        Action::ControlsEvaluate,
+        Action::OrgView,
+        Action::OrgEdit,
+        Action::PeopleView,
+        Action::PeopleEdit,
+        Action::UsersView,
+        Action::UsersAdmin,
+        Action::AuditView,
+        Action::AccountSelf,
+        Action::MetricsView,
+    ];
+
+    /// Dotted name used in audit events, e.g. `people.edit`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::DashboardView => "dashboard.view",
+            Action::ControlsView => "controls.view",
+            Action::ControlsEvaluate => "controls.evaluate",
+            Action::OrgView => "org.view",
+            Action::OrgEdit => "org.edit",
+            Action::PeopleView => "people.view",
+            Action::PeopleEdit => "people.edit",
+            Action::UsersView => "users.view",
+            Action::UsersAdmin => "users.admin",
+            Action::AuditView => "audit.view",
+            Action::AccountSelf => "account.self",
+            Action::MetricsView => "metrics.view",
+        }
+    }
+
+    /// Whether the action changes state (auditors and executives never get these).
+    #[must_use]
+    pub fn mutates(self) -> bool {
+        matches!(
+            self,
+            Action::ControlsEvaluate | Action::OrgEdit | Action::PeopleEdit | Action::UsersAdmin
+        )
+    }
+}
+
+/// The policy table: which roles may perform an action (at a covering scope).
+///
+/// Separation of duties is visible here: `platform_admin` administers users but sees no
+/// people (HR data); `auditor` and `executive` only read; `agent` and `third_party` only
+/// manage their own account until later modules give them their own pages.
+#[must_use]
+pub fn allowed_roles(action: Action) -> &'static [Role] {
+    use Role::*;
+    const MANAGERS_AND_UP: &[Role] = &[
+        TeamManager,
+        ProcessHead,
+        Hr,
+        SecurityOfficer,
+        ItAdmin,
+        Auditor,
+        Executive,
+        PlatformAdmin,
+    ];
+    match action {
+        Action::DashboardView | Action::ControlsView | Action::OrgView => MANAGERS_AND_UP,
+        Action::ControlsEvaluate => &[SecurityOfficer],
+        Action::OrgEdit => &[Hr, PlatformAdmin],
+        Action::PeopleView => &[TeamManager, ProcessHead, Hr, SecurityOfficer, Auditor, Executive],
+        Action::PeopleEdit => &[Hr],
+        Action::UsersView => &[SecurityOfficer, Auditor, PlatformAdmin],
+        Action::UsersAdmin => &[PlatformAdmin],
+        Action::AuditView => &[SecurityOfficer, Auditor],
+        Action::AccountSelf => &Role::ALL,
+        Action::MetricsView => &[ItAdmin, PlatformAdmin],
+    }
+}
+
+/// What the action is applied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// A collection; allowed if the actor holds the action at any scope. The rows are
+    /// then narrowed with [`visibility`].
+    Any,
+    /// Something platform-wide (users, tokens, audit, metrics): needs a global grant.
+    Global,
+    /// An object that sits in the organisation: a site, process unit, team or person.
+    Org {
+        site: SiteId,
+        process: Option<ProcessId>,
+        team: Option<TeamId>,
+    },
+    /// The caller's own account.
+    OwnAccount,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    /// The person the user is linked to, if any.
+    pub person_id: Option<PersonId>,
+    /// Effective grants (for a token: the token's grants, already intersected with the user's).
+    pub grants: Vec<(Role, Scope)>,
+}
+
+/// The outcome of [`authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(String),
+}
+
+impl Decision {
+    /// True for [`Decision::Allow`].
+    #[must_use]
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow)
+    }
+}
+
+/// Decides one request. Pure: same inputs, same answer.
+#[must_use]
+pub fn authorize(actor: &Actor, action: Action, resource: Resource) -> Decision {
+    let roles = allowed_roles(action);
+    let holds = |role: Role| actor.grants.iter().filter(move |(r, _)| *r == role);
+    let ok = roles.iter().any(|&role| {
+        holds(role).any(|(_, scope)| match resource {
+            Resource::Any => true,
+            Resource::OwnAccount => action == Action::AccountSelf,
+            Resource::Global => *scope == Scope::Global,
+            Resource::Org { site, process, team } => covers(*scope, site, process, team),
+        })
+    });
+    // Every signed-in user may manage their own account, even with no role yet: a
+    // freshly created user must be able to set a second factor before anything else.
+    if ok || (action == Action::AccountSelf && resource == Resource::OwnAccount) {
+        Decision::Allow
+    } else if roles.iter().any(|&r| holds(r).next().is_some()) {
+        Decision::Deny(format!("{} is outside the caller's scope", action.as_str()))
+    } else {
+        Decision::Deny(format!("no role of the caller allows {}", action.as_str()))
+    }
+}
+
+/// Whether a grant at `scope` covers an object at site/process/team.
+#[must_use]
+pub fn covers(scope: Scope, site: SiteId, process: Option<ProcessId>, team: Option<TeamId>) -> bool {
+    match scope {
+        Scope::Global => true,
+        Scope::Site(s) => s == site,
+        Scope::Process(p) => process == Some(p),
+        Scope::Team(t) => team == Some(t),
+    }
+}
+
+/// Which rows of a collection the actor may see for `action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything.
+    All,
+    /// Only rows covered by one of these scopes (never empty).
+    Within(Vec<Scope>),
+    /// Nothing.
+    Nothing,
+}
+
+/// The row filter for a collection `action`, from the actor's grants.
+#[must_use]
+pub fn visibility(actor: &Actor, action: Action) -> Visibility {
+    let roles = allowed_roles(action);
+    let mut scopes: Vec<Scope> = actor
+        .grants
+        .iter()
+        .filter(|(r, _)| roles.contains(r))
+        .map(|(_, s)| *s)
+        .collect();
+    if scopes.contains(&Scope::Global) {
+        return Visibility::All;
+    }
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        Visibility::Nothing
+    } else {
+        Visibility::Within(scopes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn actor(grants: &[(Role, Scope)]) -> Actor {
+        Actor { user_id: UserId(Uuid::nil()), person_id: None, grants: grants.to_vec() }
+    }
+    fn ids() -> (SiteId, ProcessId, TeamId) {
+        (SiteId(Uuid::from_u128(1)), ProcessId(Uuid::from_u128(2)), TeamId(Uuid::from_u128(3)))
+    }
+
+    #[test]
+    fn read_only_roles_never_mutate() {
+        for action in Action::ALL.into_iter().filter(|a| a.mutates()) {
+            for role in [Role::Auditor, Role::Executive, Role::Agent, Role::ThirdParty] {
+                let a = actor(&[(role, Scope::Global)]);
+                assert!(!authorize(&a, action, Resource::Any).is_allow(), "{role} may {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn platform_admin_sees_no_people() {
+        let a = actor(&[(Role::PlatformAdmin, Scope::Global)]);
+        assert!(!authorize(&a, Action::PeopleView, Resource::Any).is_allow());
+        assert!(authorize(&a, Action::UsersAdmin, Resource::Global).is_allow());
+    }
+
+    #[test]
+    fn scopes_cover_only_their_subtree() {
+        let (site, process, team) = ids();
+        let other = TeamId(Uuid::from_u128(9));
+        let table = [
+            (Scope::Global, Some(team), true),
+            (Scope::Site(site), Some(other), true),
+            (Scope::Site(SiteId(Uuid::from_u128(8))), Some(team), false),
+            (Scope::Process(process), Some(other), true),
+            (Scope::Team(team), Some(team), true),
+            (Scope::Team(team), Some(other), false),
+            (Scope::Team(team), None, false),
+        ];
+        for (scope, t, want) in table {
+            let a = actor(&[(Role::TeamManager, scope)]);
+            let r = Resource::Org { site, process: Some(process), team: t };
+            assert_eq!(authorize(&a, Action::PeopleView, r).is_allow(), want, "{scope} on {t:?}");
+        }
+    }
+
+    #[test]
+    fn scoped_grants_need_global_for_platform_things() {
+        let (site, _, _) = ids();
+        let a = actor(&[(Role::PlatformAdmin, Scope::Site(site))]);
+        assert!(!authorize(&a, Action::UsersAdmin, Resource::Global).is_allow());
+        assert!(authorize(&a, Action::UsersAdmin, Resource::Any).is_allow());
+    }
+
+    #[test]
+    fn everyone_manages_their_own_account() {
+        let a = actor(&[]);
+        assert!(authorize(&a, Action::AccountSelf, Resource::OwnAccount).is_allow());
+        assert!(!authorize(&a, Action::DashboardView, Resource::Any).is_allow());
+    }
+
+    #[test]
+    fn visibility_narrows() {
+        let (_, process, team) = ids();
+        let a = actor(&[(Role::TeamManager, Scope::Team(team)), (Role::Agent, Scope::Global)]);
+        assert_eq!(visibility(&a, Action::PeopleView), Visibility::Within(vec![Scope::Team(team)]));
+        let b = actor(&[(Role::Hr, Scope::Global), (Role::ProcessHead, Scope::Process(process))]);
+        assert_eq!(visibility(&b, Action::PeopleView), Visibility::All);
+        assert_eq!(visibility(&actor(&[]), Action::PeopleView), Visibility::Nothing);
+    }
+}

@@ -1,0 +1,251 @@
+//! The control registry and the checks of the platform core.
+//!
+//! A control belongs to one risk, has an owning role and a check. A check is a pure
+//! function of a [`Facts`] snapshot (gathered from the store by the server) and returns
+//! pass / fail / not measured with evidence. "Not measured" is returned when there is
+//! nothing to measure yet: an empty organisation never passes by default.
+//!
+//! Later modules (endpoint, vault, identity…) register their controls here; risks with no
+//! control yet are shown as "not measured yet" on the dashboard.
+
+use bposhield_proto::{ControlResult, ControlStatus, Evidence, Risk, Role};
+
+/// How many failing ids a result keeps; the count is always complete.
+pub const MAX_EVIDENCE_IDS: usize = 50;
+
+/// The facts the core checks read. Each list holds only what the check needs: ids and
+/// booleans, never names.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Today, `YYYY-MM-DD`.
+    pub today: String,
+    /// Every process unit id, and whether an enabled user holds `process_head` scoped to it.
+    pub processes: Vec<(String, bool)>,
+    /// Every team id, and whether an enabled user holds `team_manager` scoped to it.
+    pub teams: Vec<(String, bool)>,
+    /// Every enabled user holding a privileged role, and whether they have a second factor.
+    pub privileged_users: Vec<(String, bool)>,
+    /// Every unrevoked API token, and its expiry (Unix seconds) if any.
+    pub active_tokens: Vec<(String, Option<i64>)>,
+    /// Every enabled user linked to a person: (user id, person terminated, person exit date).
+    pub linked_users: Vec<(String, bool, Option<String>)>,
+}
+
+/// Roles whose holders must have a second factor.
+pub const PRIVILEGED: [Role; 3] = [Role::PlatformAdmin, Role::SecurityOfficer, Role::ItAdmin];
+
+/// A registered control.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlDef {
+    /// Stable id, e.g. `CTL-R3-001`.
+    pub id: &'static str,
+    pub risk: Risk,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub owner: Role,
+    pub check: fn(&Facts) -> (ControlStatus, Evidence),
+}
+
+/// Every control of this build, in display order.
+#[must_use]
+pub fn registry() -> &'static [ControlDef] {
+    &[
+        ControlDef {
+            id: "CTL-R3-001",
+            risk: Risk::R3,
+            title: "No platform user linked to a person who has left",
+            description: "Every enabled platform user linked to an HR person whose status is terminated, or whose exit date has passed, fails this control. Leavers must lose access on their last day.",
+            owner: Role::Hr,
+            check: check_leaver_users,
+        },
+        ControlDef {
+            id: "CTL-R3-002",
+            risk: Risk::R3,
+            title: "No API token without an expiry",
+            description: "Machine tokens that never expire outlive the people and systems that used them. Every unrevoked token must carry an expiry date.",
+            owner: Role::PlatformAdmin,
+            check: check_token_expiry,
+        },
+        ControlDef {
+            id: "CTL-R4-001",
+            risk: Risk::R4,
+            title: "Every privileged user has a second factor",
+            description: "Enabled users holding platform_admin, security_officer or it_admin must have TOTP enrolled.",
+            owner: Role::SecurityOfficer,
+            check: check_privileged_mfa,
+        },
+        ControlDef {
+            id: "CTL-R5-001",
+            risk: Risk::R5,
+            title: "Every process unit has a named process head",
+            description: "Each client process unit needs an enabled user holding the process_head role scoped to it, who answers for its security.",
+            owner: Role::SecurityOfficer,
+            check: check_process_heads,
+        },
+        ControlDef {
+            id: "CTL-R5-002",
+            risk: Risk::R5,
+            title: "Every team has a team manager",
+            description: "Each team needs an enabled user holding the team_manager role scoped to it, who reviews access and recordings of the team.",
+            owner: Role::SecurityOfficer,
+            check: check_team_managers,
+        },
+    ]
+}
+
+/// Looks a control up by id.
+#[must_use]
+pub fn find(id: &str) -> Option<&'static ControlDef> {
+    registry().iter().find(|c| c.id == id)
+}
+
+/// Runs every check against one snapshot.
+#[must_use]
+pub fn evaluate_all(facts: &Facts, now: i64) -> Vec<ControlResult> {
+    registry()
+        .iter()
+        .map(|c| {
+            let (status, evidence) = (c.check)(facts);
+            ControlResult { control_id: c.id.to_owned(), status, evidence, evaluated_at: now }
+        })
+        .collect()
+}
+
+/// Turns "which items fail" into a status and evidence. No items → not measured.
+fn judge<'a>(
+    what: &str,
+    items: impl Iterator<Item = (&'a str, bool)>,
+    failing_means: &str,
+) -> (ControlStatus, Evidence) {
+    let mut checked = 0u64;
+    let mut failing = Vec::new();
+    let mut failing_count = 0u64;
+    for (id, ok) in items {
+        checked += 1;
+        if !ok {
+            failing_count += 1;
+            if failing.len() < MAX_EVIDENCE_IDS {
+                failing.push(id.to_owned());
+            }
+        }
+    }
+    if checked == 0 {
+        return (
+            ControlStatus::NotMeasured,
+            Evidence { summary: format!("No {what} to check yet."), ..Evidence::default() },
+        );
+    }
+    let status = if failing_count == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
+    let summary = if failing_count == 0 {
+        format!("All {checked} {what} pass.")
+    } else {
+        format!("{failing_count} of {checked} {what} {failing_means}.")
+    };
+    (status, Evidence { summary, checked, failing: failing_count, failing_ids: failing })
+}
+
+fn check_leaver_users(f: &Facts) -> (ControlStatus, Evidence) {
+    judge(
+        "linked users",
+        f.linked_users.iter().map(|(id, terminated, exit)| {
+            let left = *terminated || exit.as_deref().is_some_and(|d| d <= f.today.as_str());
+            (id.as_str(), !left)
+        }),
+        "belong to people who have left",
+    )
+}
+
+fn check_token_expiry(f: &Facts) -> (ControlStatus, Evidence) {
+    judge(
+        "active tokens",
+        f.active_tokens.iter().map(|(id, exp)| (id.as_str(), exp.is_some())),
+        "never expire",
+    )
+}
+
+fn check_privileged_mfa(f: &Facts) -> (ControlStatus, Evidence) {
+    judge(
+        "privileged users",
+        f.privileged_users.iter().map(|(id, mfa)| (id.as_str(), *mfa)),
+        "have no second factor",
+    )
+}
+
+fn check_process_heads(f: &Facts) -> (ControlStatus, Evidence) {
+    judge(
+        "process units",
+        f.processes.iter().map(|(id, ok)| (id.as_str(), *ok)),
+        "have no process head",
+    )
+}
+
+fn check_team_managers(f: &Facts) -> (ControlStatus, Evidence) {
+    judge("teams", f.teams.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no team manager")
+}
+
+/// The worst status among results: fail beats pass; none measured gives not measured.
+#[must_use]
+pub fn worst(statuses: impl Iterator<Item = ControlStatus>) -> ControlStatus {
+    let mut seen_pass = false;
+    for s in statuses {
+        match s {
+            ControlStatus::Fail => return ControlStatus::Fail,
+            ControlStatus::Pass => seen_pass = true,
+            ControlStatus::NotMeasured => {}
+        }
+    }
+    if seen_pass {
+        ControlStatus::Pass
+    } else {
+        ControlStatus::NotMeasured
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_unique_and_risk_matches() {
+        let mut seen = HashSet::new();
+        for c in registry() {
+            assert!(seen.insert(c.id));
+            assert!(c.id.starts_with(&format!("CTL-{}-", c.risk.as_str())), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn empty_facts_are_not_measured() {
+        for r in evaluate_all(&Facts::default(), 0) {
+            assert_eq!(r.status, ControlStatus::NotMeasured, "{}", r.control_id);
+        }
+    }
+
+    #[test]
+    fn leavers_fail_with_evidence() {
+        let f = Facts {
+            today: "2026-11-29".into(),
+            linked_users: vec![
+                ("u1".into(), false, None),
+                ("u2".into(), true, None),
+                ("u3".into(), false, Some("2026-11-29".into())),
+                ("u4".into(), false, Some("2026-12-01".into())),
+            ],
+            ..Facts::default()
+        };
+        let (s, e) = check_leaver_users(&f);
+        assert_eq!(s, ControlStatus::Fail);
+        assert_eq!((e.checked, e.failing), (4, 2));
+        assert_eq!(e.failing_ids, ["u2", "u3"]);
+    }
+
+    #[test]
+    fn worst_status() {
+        use ControlStatus::*;
+        assert_eq!(worst([Pass, NotMeasured].into_iter()), Pass);
+        assert_eq!(worst([Pass, Fail].into_iter()), Fail);
+        assert_eq!(worst([NotMeasured].into_iter()), NotMeasured);
+        assert_eq!(worst([].into_iter()), NotMeasured);
+    }
+}
