@@ -1,1 +1,113 @@
-//! placeholder
+//! The bposhield server: web UI, REST API (`/api/v1`, OpenAPI at `/api/openapi.json`),
+//! sign-in and sessions, authorization on every route, audit events, background jobs.
+//!
+//! Layout: [`routes`] is the route table (every route with the [`Action`] it needs);
+//! [`ctx`] resolves who is calling and renders errors; [`services`] hold every state
+//! change and write its audit event; [`api`] and [`web`] are thin adapters from HTTP to
+//! services. Engines and the store never depend on this crate.
+//!
+//! [`Action`]: bposhield_core::Action
+
+pub mod api;
+pub mod audit;
+pub mod config;
+pub mod ctx;
+pub mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod routes;
+pub mod services;
+pub mod web;
+
+use bposhield_core::Clock;
+use bposhield_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::Config;
+pub use error::{AppError, AppResult};
+
+/// Shared state of one server process. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    pub audit: Arc<dyn audit::AuditSink>,
+    pub limiter: ctx::SignInLimiter,
+    pub metrics: metrics::Metrics,
+    /// Identifies this replica in job leases.
+    pub instance: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state with the store-backed audit sink.
+    #[must_use]
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Self {
+        let audit = Arc::new(audit::StoreAuditSink::new(store.clone()));
+        let instance = format!("{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 4]>()));
+        Self(Arc::new(Inner {
+            store,
+            clock,
+            limiter: ctx::SignInLimiter::new(config.auth.signin_per_ip_per_minute),
+            config,
+            audit,
+            metrics: metrics::Metrics::default(),
+            instance,
+        }))
+    }
+}
+
+/// A running server: its address and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: axum_server::Handle,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests (up to 10 s), and waits.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        let _ = self.task.await;
+    }
+}
+
+/// Binds and serves (HTTP, or HTTPS when the config names a certificate and key), and
+/// starts the background jobs. Port 0 picks a free port (tests).
+pub async fn start(state: AppState) -> anyhow::Result<Running> {
+    let addr: SocketAddr = format!("{}:{}", state.config.bind, state.config.port)
+        .parse()
+        .map_err(|e| anyhow::anyhow!("invalid bind address {}:{}: {e}", state.config.bind, state.config.port))?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    jobs::spawn(state.clone());
+    let task = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate/key: {e}"))?;
+            let server = axum_server::from_tcp_rustls(listener, tls).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await })
+        }
+        _ => {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await })
+        }
+    };
+    Ok(Running { addr, handle, task })
+}

@@ -1,0 +1,40 @@
+//! Background jobs. Each run first takes a lease in the database, so with several
+//! replicas on one PostgreSQL exactly one evaluates the controls per period.
+
+use crate::ctx::Ctx;
+use crate::AppState;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Starts the periodic jobs on the current runtime.
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let every = state.config.controls.evaluate_every_seconds;
+        // A first round right away, so a fresh server shows real results, not "never".
+        loop {
+            if let Err(e) = run_once(&state, every).await {
+                tracing::warn!(error = %e, "control evaluation failed; will retry next period");
+            }
+            tokio::time::sleep(Duration::from_secs(every)).await;
+        }
+    });
+}
+
+/// Evaluates the controls if this replica wins the lease for this period; also purges
+/// expired sessions. Returns whether it ran.
+pub async fn run_once(state: &AppState, every: u64) -> Result<bool, crate::AppError> {
+    let now = state.clock.now();
+    let period = i64::try_from(every).unwrap_or(300);
+    if !state.store.acquire_lease("controls.evaluate", &state.instance, now, now + period - 1).await? {
+        return Ok(false);
+    }
+    let ctx = Ctx::system(&format!("job-{now}"));
+    crate::services::evaluate_controls(state, &ctx).await?;
+    state.metrics.control_evaluations.fetch_add(1, Ordering::Relaxed);
+    let auth = &state.config.auth;
+    state
+        .store
+        .purge_sessions(now - auth.session_idle_minutes * 60, now - auth.session_absolute_hours * 3600)
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,140 @@
+//! Control results with history, the facts the core checks read, and job leases.
+
+use crate::{i, oi, os, parse, q, s, Result, Store, StoreError};
+use bposhield_core::controls::{Facts, PRIVILEGED};
+use bposhield_proto::{ControlResult, Role};
+use sqlx::Row;
+
+impl Store {
+    /// Stores one evaluation round (all results of one run) in one transaction.
+    pub async fn insert_control_results(&self, results: &[ControlResult], id_seed: u128) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for (n, r) in results.iter().enumerate() {
+            let evidence = serde_json::to_string(&r.evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            q("INSERT INTO control_results (id, control_id, status, evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5)")
+                .arg(uuid::Uuid::from_u128(id_seed.wrapping_add(n as u128)).to_string())
+                .arg(r.control_id.as_str())
+                .arg(r.status.as_str())
+                .arg(evidence)
+                .arg(r.evaluated_at)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The latest result of every control that has one.
+    pub async fn latest_control_results(&self) -> Result<Vec<ControlResult>> {
+        let rows = sqlx::query(
+            "SELECT c.control_id, c.status, c.evidence, c.evaluated_at FROM control_results c \
+             JOIN (SELECT control_id, MAX(evaluated_at) AS m FROM control_results GROUP BY control_id) l \
+             ON c.control_id = l.control_id AND c.evaluated_at = l.m ORDER BY c.control_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<ControlResult> = rows.iter().map(result_row).collect::<Result<_>>()?;
+        // Two rounds in the same second leave two rows with the same time; keep one.
+        out.dedup_by(|a, b| a.control_id == b.control_id);
+        Ok(out)
+    }
+
+    /// History of one control, newest first.
+    pub async fn control_history(&self, control_id: &str, limit: u32) -> Result<Vec<ControlResult>> {
+        let rows = q("SELECT control_id, status, evidence, evaluated_at FROM control_results WHERE control_id = $1 ORDER BY evaluated_at DESC, id DESC LIMIT $2")
+            .arg(control_id)
+            .arg(i64::from(limit))
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(result_row).collect()
+    }
+
+    /// Every result since `since`, oldest first (for dashboard trends).
+    pub async fn control_results_since(&self, since: i64) -> Result<Vec<ControlResult>> {
+        let rows = q("SELECT control_id, status, evidence, evaluated_at FROM control_results WHERE evaluated_at >= $1 ORDER BY evaluated_at, id")
+            .arg(since)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(result_row).collect()
+    }
+
+    /// Gathers the facts the core control checks read.
+    pub async fn control_facts(&self, today: &str) -> Result<Facts> {
+        let processes = sqlx::query(
+            "SELECT p.id, (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
+               WHERE g.role = 'process_head' AND g.scope = 'process:' || p.id AND u.disabled = 0) AS n \
+             FROM processes p ORDER BY p.code",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((s(r, "id")?, i(r, "n")? > 0)))
+        .collect::<Result<Vec<_>>>()?;
+        let teams = sqlx::query(
+            "SELECT t.id, (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
+               WHERE g.role = 'team_manager' AND g.scope = 'team:' || t.id AND u.disabled = 0) AS n \
+             FROM teams t ORDER BY t.id",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((s(r, "id")?, i(r, "n")? > 0)))
+        .collect::<Result<Vec<_>>>()?;
+        let roles: Vec<&str> = PRIVILEGED.iter().map(|r: &Role| r.as_str()).collect();
+        let privileged_users = q("SELECT DISTINCT u.id, u.totp_enabled FROM users u JOIN grants g ON g.user_id = u.id WHERE u.disabled = 0 AND g.role IN ($1, $2, $3) ORDER BY u.id")
+            .arg(roles[0])
+            .arg(roles[1])
+            .arg(roles[2])
+            .build()
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((s(r, "id")?, i(r, "totp_enabled")? != 0)))
+            .collect::<Result<Vec<_>>>()?;
+        let active_tokens = sqlx::query("SELECT id, expires_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((s(r, "id")?, oi(r, "expires_at")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let linked_users = sqlx::query(
+            "SELECT u.id, p.status, p.exit_date FROM users u JOIN people p ON p.id = u.person_id WHERE u.disabled = 0 ORDER BY u.id",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((s(r, "id")?, s(r, "status")? == "terminated", os(r, "exit_date")?)))
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Facts { today: today.to_owned(), processes, teams, privileged_users, active_tokens, linked_users })
+    }
+
+    /// Takes or renews the lease on a background job. True when `holder` now holds it
+    /// until `until`. Portable: one upsert whose update only fires on an expired lease
+    /// or our own, so exactly one replica wins.
+    pub async fn acquire_lease(&self, job: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+        let r = q("INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                   WHERE job_leases.expires_at < $4 OR job_leases.holder = $2")
+            .arg(job)
+            .arg(holder)
+            .arg(until)
+            .arg(now)
+            .build()
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+fn result_row(r: &sqlx::any::AnyRow) -> Result<ControlResult> {
+    let ev: String = r.try_get("evidence")?;
+    Ok(ControlResult {
+        control_id: s(r, "control_id")?,
+        status: parse(r, "status")?,
+        evidence: serde_json::from_str(&ev).map_err(|e| StoreError::Corrupt(format!("evidence: {e}")))?,
+        evaluated_at: i(r, "evaluated_at")?,
+    })
+}

@@ -1,0 +1,65 @@
+//! Append-only schema migrations, each applied in its own transaction.
+//!
+//! The DDL is the portable subset of SQLite and PostgreSQL (TEXT, BIGINT, UNIQUE,
+//! REFERENCES, CREATE INDEX). Never edit a released migration: add a new one.
+//! Replicas starting together race safely: each migration first inserts its version
+//! row; the loser of the primary-key race rolls back and re-reads the version.
+
+use crate::{q, Result, Store, StoreError};
+
+/// `(version, name, statements separated by ';')`.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "platform core", include_str!("../migrations/0001_core.sql"))];
+
+/// The schema version this binary writes.
+pub const LATEST_VERSION: i64 = 1;
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(store.pool())
+    .await?;
+    loop {
+        let current = current_version(store).await?;
+        if current > LATEST_VERSION {
+            return Err(StoreError::NewerSchema { db: current, binary: LATEST_VERSION });
+        }
+        let Some((version, name, sql)) = MIGRATIONS.iter().find(|(v, _, _)| *v > current) else {
+            return Ok(());
+        };
+        let mut tx = store.pool().begin().await?;
+        let claimed = q("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .arg(*version)
+            .arg(*name)
+            .arg(0i64)
+            .build()
+            .execute(&mut *tx)
+            .await;
+        match claimed.map_err(StoreError::from) {
+            Ok(_) => {}
+            // Another replica is applying (or applied) this one: start over.
+            Err(StoreError::Unique(_)) => {
+                drop(tx);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !is_comment(s)) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(version, name, "applied migration");
+    }
+}
+
+fn is_comment(stmt: &str) -> bool {
+    stmt.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+}
+
+/// The highest applied migration (0 for an empty database).
+pub(crate) async fn current_version(store: &Store) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(store.pool())
+        .await?;
+    crate::i(&row, "v")
+}
