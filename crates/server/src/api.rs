@@ -595,3 +595,54 @@ async fn revoke_my_token(State(st): State<AppState>, Authed(ctx, a): Authed, Api
     svc::revoke_token(&st, &ctx, Some(&a), id).await?;
     Ok(no_content())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALLOWED: [ErrorCode; 3] = [ErrorCode::MalformedJson, ErrorCode::UnknownField, ErrorCode::InvalidField];
+
+    proptest! {
+        // Any bytes: a value or one of the three input codes, never a panic.
+        #[test]
+        fn json_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = parse_json::<PersonInput>(&bytes) {
+                prop_assert!(ALLOWED.contains(&e.code), "{e}");
+            }
+            let _ = parse_json::<UserInput>(&bytes);
+        }
+
+        // Structured JSON with random keys and values exercises the field paths.
+        #[test]
+        fn json_objects_name_their_field(key in "[a-z_]{1,12}", val in prop_oneof![Just("1".to_owned()), Just("\"x\"".to_owned()), Just("null".to_owned()), Just("[]".to_owned())]) {
+            let body = format!("{{\"{key}\": {val}}}");
+            match parse_json::<SiteInput>(body.as_bytes()) {
+                Ok(_) => prop_assert!(false, "incomplete site accepted: {body}"),
+                Err(e) => {
+                    prop_assert!(ALLOWED.contains(&e.code));
+                    prop_assert!(e.field.is_some(), "no field named for {body}: {e}");
+                }
+            }
+        }
+
+        #[test]
+        fn config_parser_never_panics(text in "\\PC{0,200}") {
+            let _ = crate::Config::from_toml(&text, "prop.toml");
+        }
+    }
+
+    #[test]
+    fn unknown_and_nested_fields_are_named() {
+        let e = parse_json::<UserInput>(br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"hr","scope":"global","x":1}]}"#)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownField);
+        assert_eq!(e.field.as_deref(), Some("grants[0].x"));
+        let e = parse_json::<UserInput>(br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"boss","scope":"global"}]}"#)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidField);
+        assert_eq!(e.field.as_deref(), Some("grants[0].role"));
+        let e = parse_json::<UserInput>(br#"{"username":"a""#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+    }
+}

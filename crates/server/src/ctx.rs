@@ -75,6 +75,8 @@ pub struct Ctx {
     pub path: String,
     /// A session cookie was presented but had expired.
     pub session_expired: bool,
+    /// The platform itself (a background job or the local operator's CLI) is acting.
+    pub system: bool,
 }
 
 impl Ctx {
@@ -84,6 +86,7 @@ impl Ctx {
         match &self.auth {
             Some(Auth { via: Via::Token(t), .. }) => format!("token:{t}"),
             Some(a) => format!("user:{}", a.user.id),
+            None if self.system => "system".into(),
             None => "anonymous".into(),
         }
     }
@@ -96,7 +99,7 @@ impl Ctx {
     /// A context for work the platform does by itself (background jobs, the CLI).
     #[must_use]
     pub fn system(request_id: &str) -> Self {
-        Ctx { request_id: request_id.to_owned(), ip: None, auth: None, path: String::new(), session_expired: false }
+        Ctx { request_id: request_id.to_owned(), ip: None, auth: None, path: String::new(), session_expired: false, system: true }
     }
 }
 
@@ -188,7 +191,7 @@ pub async fn context_mw(State(state): State<AppState>, mut req: Request, next: N
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let path = req.uri().path().to_owned();
     let is_api = path.starts_with("/api/");
-    let mut ctx = Ctx { request_id: request_id.clone(), ip, auth: None, path: path.clone(), session_expired: false };
+    let mut ctx = Ctx { request_id: request_id.clone(), ip, auth: None, path: path.clone(), session_expired: false, system: false };
     let resolved = resolve_auth(&state, req.headers(), &mut ctx).await;
     let mut resp = match resolved {
         Err(e) => e.into_response(),

@@ -745,3 +745,43 @@ pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
 pub fn sees_all(vis: &Visibility) -> bool {
     matches!(vis, Visibility::All)
 }
+
+// ---- bulk import ----------------------------------------------------------------------
+
+/// Imports many people at once: every row is validated first and the batch is written in
+/// one transaction, so a bad row rejects the whole batch with its row number and nothing
+/// is half-applied. References (site, process, team, manager) are checked by the
+/// database's foreign keys.
+pub async fn import_people(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, rows: &[(PersonId, PersonInput)]) -> AppResult<u64> {
+    for (n, (_, p)) in rows.iter().enumerate() {
+        check(st, ctx, auth, Action::PeopleEdit, org_resource(p.site_id, p.process_id, p.team_id)).await?;
+        let probs = validate::person(p);
+        if let Some(first) = probs.first() {
+            return Err(AppError::field(first.code, &format!("rows[{n}].{}", first.field), first.message.clone()));
+        }
+    }
+    st.store.insert_people(rows, st.clock.now()).await.map_err(|e| match e {
+        StoreError::Unique(m) => AppError::new(ErrorCode::DuplicateEmployeeId, format!("a row repeats an existing employee id ({m}); nothing was imported")),
+        other => other.into(),
+    })?;
+    st.audit(ctx, "people.import", "people", Outcome::Success, json!({ "rows": rows.len() })).await?;
+    Ok(rows.len() as u64)
+}
+
+/// Imports users that share one pre-computed password hash (the demo's bulk accounts,
+/// which nobody signs in as). Same rules as [`create_user`] otherwise; one audit event
+/// per user, since each is an account that grants access.
+pub async fn import_users(st: &AppState, ctx: &Ctx, users: &[UserInput], password_hash: &str) -> AppResult<u64> {
+    for u in users {
+        problems(validate::user(u))?;
+        let grants: Vec<(GrantId, GrantInput)> = u.grants.iter().map(|g| (GrantId::new_v7(new_ms(st)), g.clone())).collect();
+        let id = UserId::new_v7(new_ms(st));
+        st.store
+            .insert_user(id, u, password_hash, &grants, st.clock.now())
+            .await
+            .map_err(unique_as(ErrorCode::DuplicateUsername, "username", "this username is taken"))?;
+        let granted: Vec<String> = u.grants.iter().map(|g| format!("{}@{}", g.role, g.scope)).collect();
+        st.audit(ctx, "users.create", &format!("user:{id}"), Outcome::Success, json!({ "grants": granted, "person": u.person_id })).await?;
+    }
+    Ok(users.len() as u64)
+}

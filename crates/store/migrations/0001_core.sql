@@ -68,7 +68,8 @@ CREATE TABLE users (
     locked_until BIGINT,
     created_at BIGINT NOT NULL,
     last_sign_in_at BIGINT,
-    password_changed_at BIGINT NOT NULL
+    password_changed_at BIGINT NOT NULL,
+    search TEXT NOT NULL
 );
 
 CREATE TABLE grants (

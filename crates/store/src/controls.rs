@@ -30,7 +30,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT c.control_id, c.status, c.evidence, c.evaluated_at FROM control_results c \
              JOIN (SELECT control_id, MAX(evaluated_at) AS m FROM control_results GROUP BY control_id) l \
-             ON c.control_id = l.control_id AND c.evaluated_at = l.m ORDER BY c.control_id",
+             ON c.control_id = l.control_id AND c.evaluated_at = l.m ORDER BY c.control_id, c.id DESC",
         )
         .fetch_all(self.pool())
         .await?;

@@ -14,11 +14,14 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "platform core", include_str!
 pub const LATEST_VERSION: i64 = 1;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
-    .execute(store.pool())
-    .await?;
+    const CREATE: &str =
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+    // PostgreSQL does not make concurrent CREATE TABLE IF NOT EXISTS safe: replicas
+    // starting together on an empty database can collide. The loser's retry finds the
+    // winner's committed table and does nothing.
+    if sqlx::query(CREATE).execute(store.pool()).await.is_err() {
+        sqlx::query(CREATE).execute(store.pool()).await?;
+    }
     loop {
         let current = current_version(store).await?;
         if current > LATEST_VERSION {

@@ -78,10 +78,10 @@ fn person_row(r: &AnyRow) -> Result<Person> {
 fn search_text(p: &PersonInput) -> String {
     format!(
         "{} {} {} {}",
-        p.employee_id,
-        p.given_name,
-        p.family_name,
-        p.email.as_deref().unwrap_or("")
+        p.employee_id.trim(),
+        p.given_name.trim(),
+        p.family_name.trim(),
+        p.email.as_deref().map_or("", str::trim)
     )
     .to_lowercase()
 }
@@ -408,7 +408,7 @@ impl Store {
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
-    /// Counts of people per employment status.
+    /// How many people there are.
     pub async fn people_count(&self) -> Result<u64> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM people").fetch_one(self.pool()).await?;
         Ok(u64::try_from(i(&r, "n")?).unwrap_or(0))

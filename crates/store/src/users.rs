@@ -93,13 +93,15 @@ impl Store {
         now: i64,
     ) -> Result<User> {
         let mut tx = self.pool().begin().await?;
-        q("INSERT INTO users (id, username, display_name, person_id, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+        q("INSERT INTO users (id, username, display_name, person_id, password_hash, created_at, password_changed_at, search) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
             .arg(id.to_string())
             .arg(input.username.as_str())
             .arg(input.display_name.trim())
             .arg(input.person_id.map(|p| p.to_string()))
             .arg(password_hash)
             .arg(now)
+            // Lower-cased here, not with SQL LOWER(), which is ASCII-only on SQLite.
+            .arg(format!("{} {}", input.username, input.display_name.trim()).to_lowercase())
             .build()
             .execute(&mut *tx)
             .await?;
@@ -183,7 +185,7 @@ impl Store {
         let mut wh = Q::new("");
         if let Some(t) = term.map(str::trim).filter(|t| !t.is_empty()) {
             let pat = crate::like_contains(t);
-            wh.push(" AND (LOWER(username) LIKE ").bind(pat.clone()).push(" ESCAPE '\\' OR LOWER(display_name) LIKE ").bind(pat).push(" ESCAPE '\\')");
+            wh.push(" AND search LIKE ").bind(pat).push(" ESCAPE '\\'");
         }
         let where_sql = wh.sql.clone();
         let mut count = wh;

@@ -1,0 +1,176 @@
+//! `bposhield bench http`: throughput and latency of the server on the demo data.
+//!
+//! Seeds the demo into a fresh data directory (SQLite), starts the server in-process on
+//! a free loopback port, and drives it with keep-alive HTTP/1.1 connections for a fixed
+//! time per endpoint, several rounds interleaved. Reports the median of the rounds for:
+//! `/healthz` (a static answer: the ceiling of this server on this machine), the
+//! authenticated people API, and the dashboard page. The load generator is a minimal
+//! raw-socket client so it costs as little CPU as possible beside the server.
+
+use crate::demo;
+use bposhield_core::SystemClock;
+use bposhield_server::ctx::Ctx;
+use bposhield_server::{services, AppState, Config};
+use clap::Subcommand;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Requests per second and latency of the people API and the dashboard.
+    Http {
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds per endpoint per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+}
+
+struct Sample {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Http { connections, seconds, rounds } = cmd;
+    let dir = std::env::temp_dir().join(format!("bposhield-bench-{}", std::process::id()));
+    if cfg.database_url.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+        cfg.data_dir.clone_from(&dir);
+    }
+    cfg.bind = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.auth.require_totp_roles.clear();
+    // Keep the background evaluation out of the measurement.
+    cfg.controls.evaluate_every_seconds = 3600;
+    let store = crate::open_store(&cfg).await?;
+    let state = AppState::new(store, Arc::new(SystemClock), cfg);
+    demo::seed(&state).await?;
+    let hr = services::user_by_username(&state, "hradmin").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grants = hr.grants.iter().map(|g| bposhield_proto::GrantInput { role: g.role, scope: g.scope }).collect();
+    let token = services::issue_token(&state, &Ctx::system("bench"), hr.id, "bench", 1, grants)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .token;
+    let running = bposhield_server::start(state.clone()).await?;
+    let addr = running.addr;
+    println!("bposhield bench http: {connections} connections, {seconds} s per endpoint, {rounds} rounds, SQLite, {} people", state.store.people_count().await?);
+    let endpoints = [("GET /healthz (static ceiling)", "/healthz"), ("GET /api/v1/people?limit=50", "/api/v1/people?limit=50"), ("GET / (dashboard page)", "/")];
+    let mut results: Vec<Vec<Sample>> = endpoints.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, (name, path)) in endpoints.iter().enumerate() {
+            let s = load(addr, path, &token, connections, Duration::from_secs(seconds)).await?;
+            eprintln!("  round {}: {name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors", round + 1, s.rps, s.p50_ms, s.p99_ms, s.errors);
+            results[i].push(s);
+        }
+    }
+    running.stop().await;
+    let ceiling = median(results[0].iter().map(|s| s.rps).collect());
+    println!();
+    println!("| endpoint | req/s (median) | p50 ms | p99 ms | errors | ratio to ceiling |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (i, (name, _)) in endpoints.iter().enumerate() {
+        let rps = median(results[i].iter().map(|s| s.rps).collect());
+        let p50 = median(results[i].iter().map(|s| s.p50_ms).collect());
+        let p99 = median(results[i].iter().map(|s| s.p99_ms).collect());
+        let errors: u64 = results[i].iter().map(|s| s.errors).sum();
+        println!("| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {errors} | {:.2} |", rps / ceiling);
+    }
+    if state.config.database_url.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn load(addr: std::net::SocketAddr, path: &str, token: &str, connections: usize, dur: Duration) -> anyhow::Result<Sample> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let deadline = Instant::now() + dur;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let req = req.clone().into_bytes();
+        tasks.push(tokio::spawn(async move { connection(addr, &req, deadline).await }));
+    }
+    let started = Instant::now();
+    let mut lat: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        let i = ((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1));
+        lat.get(i).map_or(0.0, |v| f64::from(*v) / 1000.0)
+    };
+    Ok(Sample { rps: lat.len() as f64 / secs, p50_ms: pct(0.50), p99_ms: pct(0.99), errors })
+}
+
+/// One keep-alive connection: sends requests back to back until the deadline and
+/// returns the latency of each (microseconds) and the count of non-200 answers.
+async fn connection(addr: std::net::SocketAddr, req: &[u8], deadline: Instant) -> anyhow::Result<(Vec<u32>, u64)> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        s.write_all(req).await?;
+        let mut filled = 0;
+        let (head_end, body_len, status) = loop {
+            let n = s.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                anyhow::bail!("server closed the connection");
+            }
+            filled += n;
+            if let Some(pos) = find(&buf[..filled], b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..pos]).unwrap_or_default();
+                let status: u16 = head.get(9..12).and_then(|x| x.parse().ok()).unwrap_or(0);
+                let len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .ok_or_else(|| anyhow::anyhow!("response without content-length"))?;
+                break (pos + 4, len, status);
+            }
+            if filled == buf.len() {
+                anyhow::bail!("response head too large");
+            }
+        };
+        let total = head_end + body_len;
+        if total > buf.len() {
+            buf.resize(total, 0);
+        }
+        while filled < total {
+            let n = s.read(&mut buf[filled..total]).await?;
+            if n == 0 {
+                anyhow::bail!("server closed the connection mid-body");
+            }
+            filled += n;
+        }
+        if status != 200 {
+            errors += 1;
+        }
+        lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+    Ok((lat, errors))
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}

@@ -1,0 +1,169 @@
+//! The critical flows in a real headless Chromium, driven over WebDriver (ChromeDriver)
+//! with a few lines of JSON over HTTP: sign in, see the dashboard, open the people page,
+//! submit a form with an error and see the message beside the field.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. When they are missing the test says so
+//! and passes, unless `BPOSHIELD_REQUIRE_BROWSER=1` (set by scripts/test.sh and CI), where
+//! it fails.
+
+use crate::harness::{Db, TestServer, PASSWORD};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    profile: std::path::PathBuf,
+}
+
+impl Driver {
+    async fn start() -> Option<Driver> {
+        let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let browser = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let (Some(driver), Some(browser)) = (driver, browser) else {
+            assert!(
+                std::env::var("BPOSHIELD_REQUIRE_BROWSER").is_err(),
+                "chromium/chromedriver not installed but BPOSHIELD_REQUIRE_BROWSER is set"
+            );
+            eprintln!("browser test skipped: install Debian's chromium and chromium-driver to run it");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = std::env::temp_dir().join(format!("bposhield-chromium-{}", uuid::Uuid::now_v7().simple()));
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": browser, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display())
+            ]}
+        }}});
+        let v: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
+        Some(Driver { child, http, base, session, profile })
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let req = self.http.request(method.clone(), url);
+        let req = if method == reqwest::Method::GET { req } else { req.json(&body) };
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        if v["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {v}");
+        }
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        for _ in 0..50 {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let v: Value =
+                self.http.post(url).json(&json!({ "using": "css selector", "value": css })).send().await.unwrap().json().await.unwrap();
+            if let Some(id) = v["value"][ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let src = self.cmd(reqwest::Method::GET, "/source", json!({})).await;
+        panic!("element {css} not found; page: {:.2000}", src.as_str().unwrap_or_default());
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), json!({})).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), json!({})).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", json!({})).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn quit(mut self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_dashboard_people_and_a_form_error_in_chromium() {
+    let Some(s) = TestServer::start(Db::Sqlite, "browser").await else { return };
+    let Some(d) = Driver::start().await else {
+        s.stop().await;
+        return;
+    };
+    // A wrong password is answered on the form.
+    d.go(&format!("{}/people", s.base)).await;
+    assert!(d.url().await.contains("/signin"), "unauthenticated page goes to sign-in");
+    d.type_into("#username", "u.hr").await;
+    d.type_into("#password", "not-the-password").await;
+    d.click("#signin-form button[type=submit]").await;
+    let msg = d.text("#signin-error").await;
+    assert!(msg.to_lowercase().contains("wrong username or password"), "{msg}");
+    // The right one lands on the page asked for first.
+    d.type_into("#username", "u.hr").await;
+    d.type_into("#password", PASSWORD).await;
+    d.click("#signin-form button[type=submit]").await;
+    let table = d.text("#people-table").await;
+    assert!(table.contains("Sharma") && table.contains("E000001"), "{table}");
+    // The dashboard shows all ten risks.
+    d.go(&format!("{}/", s.base)).await;
+    d.find("#dashboard").await;
+    for r in 1..=10 {
+        d.find(&format!("#risk-R{r}")).await;
+    }
+    // A form submitted with a duplicate employee id and a bad date shows errors next to
+    // the fields, and keeps what was typed.
+    d.go(&format!("{}/people/new", s.base)).await;
+    d.type_into("#employee_id", "E000001").await;
+    d.type_into("#given_name", "Arjun").await;
+    d.type_into("#family_name", "Mehta").await;
+    d.type_into("#job_role", "Customer service associate").await;
+    d.type_into("#hire_date", "2024-13-45").await;
+    d.click("#person-form button[type=submit]").await;
+    let err = d.text("#error-hire_date").await;
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+    let given = d.find("#given_name").await;
+    let v = d.cmd(reqwest::Method::GET, &format!("/element/{given}/property/value"), json!({})).await;
+    assert_eq!(v, "Arjun");
+    d.type_into("#hire_date", "2024-02-01").await;
+    d.click("#person-form button[type=submit]").await;
+    let err = d.text("#error-employee_id").await;
+    assert!(err.contains("employee id"), "{err}");
+    d.quit().await;
+    s.stop().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the server: real HTTP on a loopback port, a real database
+//! (SQLite always; PostgreSQL too when `BPOSHIELD_TEST_PG_URL` is set), and a real
+//! headless Chromium for the browser test. One test binary for the crate, to save links.
+
+mod api_input;
+mod auth_flows;
+mod browser;
+mod harness;
+mod openapi;
+mod route_roles;
