@@ -88,7 +88,9 @@ pub async fn run(st: AppState, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::User(UserCommand::Create { username, display_name, roles, scope, person, password_file }) => {
             let scope = resolve_scope(&st, &scope).await?;
             let person_id = match person {
-                Some(e) => Some(st.store.person_by_employee_id(&e).await.map_err(|_| anyhow!("no person with employee id {e}"))?.id),
+                Some(e) => Some(
+                    st.store.person_by_employee_id(&e).await.map_err(|_| anyhow!("no person with employee id {e}"))?.id,
+                ),
                 None => None,
             };
             let password = read_password(password_file.as_deref())?;
@@ -119,7 +121,10 @@ pub async fn run(st: AppState, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Token(TokenCommand::Create { role, scope, expires, name }) => {
             let days = parse_days(&expires)?;
             let scope = resolve_scope(&st, &scope).await?;
-            if name.is_empty() || name.len() > 40 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if name.is_empty()
+                || name.len() > 40
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 bail!("--name must be 1-40 letters, digits, '-' or '_'");
             }
             // A machine token belongs to a machine identity of its own: a user that
@@ -128,7 +133,8 @@ pub async fn run(st: AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             let user = match services::user_by_username(&st, &username).await {
                 Ok(u) => u,
                 Err(_) => {
-                    let unusable = bposhield_core::password::hash(&bposhield_server::ctx::random_secret()).map_err(|e| anyhow!(e))?;
+                    let unusable = bposhield_core::password::hash(&bposhield_server::ctx::random_secret())
+                        .map_err(|e| anyhow!(e))?;
                     let input = UserInput {
                         username: username.clone(),
                         display_name: format!("Machine: {name}"),
@@ -136,7 +142,9 @@ pub async fn run(st: AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                         person_id: None,
                         grants: Vec::new(),
                     };
-                    services::import_users(&st, &ctx, std::slice::from_ref(&input), &unusable).await.map_err(|e| anyhow!("{e}"))?;
+                    services::import_users(&st, &ctx, std::slice::from_ref(&input), &unusable)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
                     services::user_by_username(&st, &username).await.map_err(|e| anyhow!("{e}"))?
                 }
             };
@@ -144,7 +152,9 @@ pub async fn run(st: AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             if !user.grants.iter().any(|g| g.role == role && g.scope == scope) {
                 services::add_grant(&st, &ctx, None, user.id, &grant).await.map_err(|e| anyhow!("{e}"))?;
             }
-            let t = services::issue_token(&st, &ctx, user.id, &name, days, vec![grant]).await.map_err(|e| anyhow!("{e}"))?;
+            let t = services::issue_token(&st, &ctx, user.id, &name, days, vec![grant])
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             eprintln!("token {} for {username} ({role} at {scope}), expires in {days} days. Shown once:", t.info.id);
             println!("{}", t.token);
             Ok(())
@@ -211,7 +221,8 @@ fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
 fn print_roles() {
     println!("{:<18} MAY", "ROLE");
     for role in Role::ALL {
-        let actions: Vec<&str> = Action::ALL.iter().filter(|a| allowed_roles(**a).contains(&role)).map(|a| a.as_str()).collect();
+        let actions: Vec<&str> =
+            Action::ALL.iter().filter(|a| allowed_roles(**a).contains(&role)).map(|a| a.as_str()).collect();
         println!("{:<18} {}", role.as_str(), actions.join(", "));
     }
     println!();

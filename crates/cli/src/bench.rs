@@ -63,13 +63,27 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
         .token;
     let running = bposhield_server::start(state.clone()).await?;
     let addr = running.addr;
-    println!("bposhield bench http: {connections} connections, {seconds} s per endpoint, {rounds} rounds, SQLite, {} people", state.store.people_count().await?);
-    let endpoints = [("GET /healthz (static ceiling)", "/healthz"), ("GET /api/v1/people?limit=50", "/api/v1/people?limit=50"), ("GET / (dashboard page)", "/")];
+    println!(
+        "bposhield bench http: {connections} connections, {seconds} s per endpoint, {rounds} rounds, SQLite, {} people",
+        state.store.people_count().await?
+    );
+    let endpoints = [
+        ("GET /healthz (static ceiling)", "/healthz"),
+        ("GET /api/v1/people?limit=50", "/api/v1/people?limit=50"),
+        ("GET / (dashboard page)", "/"),
+    ];
     let mut results: Vec<Vec<Sample>> = endpoints.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for (i, (name, path)) in endpoints.iter().enumerate() {
             let s = load(addr, path, &token, connections, Duration::from_secs(seconds)).await?;
-            eprintln!("  round {}: {name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors", round + 1, s.rps, s.p50_ms, s.p99_ms, s.errors);
+            eprintln!(
+                "  round {}: {name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                round + 1,
+                s.rps,
+                s.p50_ms,
+                s.p99_ms,
+                s.errors
+            );
             results[i].push(s);
         }
     }
@@ -96,7 +110,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-async fn load(addr: std::net::SocketAddr, path: &str, token: &str, connections: usize, dur: Duration) -> anyhow::Result<Sample> {
+async fn load(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    connections: usize,
+    dur: Duration,
+) -> anyhow::Result<Sample> {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
     let deadline = Instant::now() + dur;
     let mut tasks = Vec::new();
@@ -144,7 +164,11 @@ async fn connection(addr: std::net::SocketAddr, req: &[u8], deadline: Instant) -
                 let status: u16 = head.get(9..12).and_then(|x| x.parse().ok()).unwrap_or(0);
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .ok_or_else(|| anyhow::anyhow!("response without content-length"))?;
                 break (pos + 4, len, status);
             }

@@ -3,7 +3,7 @@
 //! serves it.
 
 use crate::demo_data::{self, DemoOrg};
-use bposhield_core::{Clock, SystemClock};
+use bposhield_core::SystemClock;
 use bposhield_proto::{GrantInput, UserInput};
 use bposhield_server::audit::Outcome;
 use bposhield_server::ctx::Ctx;
@@ -64,11 +64,27 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     }
     for (id, p) in &org.processes {
         state.store.insert_process(*id, p, now).await?;
-        state.audit(&ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, serde_json::json!({ "site": p.site_id })).await?;
+        state
+            .audit(
+                &ctx,
+                "org.process.create",
+                &format!("process:{id}"),
+                Outcome::Success,
+                serde_json::json!({ "site": p.site_id }),
+            )
+            .await?;
     }
     for (id, site, t) in &org.teams {
         state.store.insert_team(*id, *site, t, now).await?;
-        state.audit(&ctx, "org.team.create", &format!("team:{id}"), Outcome::Success, serde_json::json!({ "process": t.process_id })).await?;
+        state
+            .audit(
+                &ctx,
+                "org.team.create",
+                &format!("team:{id}"),
+                Outcome::Success,
+                serde_json::json!({ "process": t.process_id }),
+            )
+            .await?;
     }
     services::import_people(state, &ctx, None, &org.people).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // Showcase users get real argon2id hashes of their printed passwords; the bulk users
@@ -85,7 +101,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
         match PASSWORDS.iter().find(|(n, _)| *n == u.username) {
             Some((_, pw)) if u.showcase => {
                 let input = UserInput { password: (*pw).to_owned(), ..input };
-                services::create_user(state, &ctx, None, &input).await.map_err(|e| anyhow::anyhow!("demo user {}: {e}", u.username))?;
+                services::create_user(state, &ctx, None, &input)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo user {}: {e}", u.username))?;
             }
             _ => bulk.push(input),
         }
@@ -103,11 +121,18 @@ fn print_sign_ins(state: &AppState, seeded: bool) {
     let scheme = if cfg.tls() { "https" } else { "http" };
     println!();
     println!("bposhield demo {}", if seeded { "(freshly seeded)" } else { "(reusing the seeded data directory)" });
-    println!("  data:  {}", if cfg.database_url.is_empty() { cfg.data_dir.display().to_string() } else { bposhield_server::config::redact_url(&cfg.database_url) });
+    println!(
+        "  data:  {}",
+        if cfg.database_url.is_empty() {
+            cfg.data_dir.display().to_string()
+        } else {
+            bposhield_server::config::redact_url(&cfg.database_url)
+        }
+    );
     println!("  open:  {scheme}://{}:{}/", cfg.bind, cfg.port);
     println!();
     println!("  Sign in as any of these (one per role):");
-    println!("  {:<16} {:<26} {}", "ROLE", "USERNAME", "PASSWORD");
+    println!("  {:<16} {:<26} PASSWORD", "ROLE", "USERNAME");
     for (user, pw) in PASSWORDS {
         let role = role_of(user);
         println!("  {role:<16} {user:<26} {pw}");

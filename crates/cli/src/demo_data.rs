@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 
 use bposhield_proto::{
-    EmploymentStatus, GrantInput, PersonId, PersonInput, ProcessId, ProcessInput, Role, Scope,
-    SiteId, SiteInput, TeamId, TeamInput,
+    EmploymentStatus, GrantInput, PersonId, PersonInput, ProcessId, ProcessInput, Role, Scope, SiteId, SiteInput,
+    TeamId, TeamInput,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -198,22 +198,9 @@ const DEPARTMENTS: [(&str, &[(&str, usize)]); 5] = [
             ("Payroll executive", 1),
         ],
     ),
-    (
-        "IT manager",
-        &[
-            ("Systems administrator", 2),
-            ("Network engineer", 1),
-            ("IT support engineer", 4),
-        ],
-    ),
-    (
-        "Information security officer",
-        &[("Compliance analyst", 1), ("Internal auditor", 1)],
-    ),
-    (
-        "Quality and training manager",
-        &[("Quality analyst", 4), ("Process trainer", 3)],
-    ),
+    ("IT manager", &[("Systems administrator", 2), ("Network engineer", 1), ("IT support engineer", 4)]),
+    ("Information security officer", &[("Compliance analyst", 1), ("Internal auditor", 1)]),
+    ("Quality and training manager", &[("Quality analyst", 4), ("Process trainer", 3)]),
     ("Workforce manager", &[("Workforce management analyst", 3)]),
 ];
 
@@ -637,11 +624,7 @@ fn ascii_slug(s: &str) -> String {
 fn unique(taken: &mut HashSet<String>, base: &str) -> String {
     let mut n = 1u32;
     loop {
-        let candidate = if n == 1 {
-            base.to_owned()
-        } else {
-            format!("{base}{n}")
-        };
+        let candidate = if n == 1 { base.to_owned() } else { format!("{base}{n}") };
         if taken.insert(candidate.clone()) {
             return candidate;
         }
@@ -699,11 +682,7 @@ impl Builder {
         self.next_employee += self.rng.gen_range(1..=5);
         let latest = add_days(self.today, -14);
         let hire = match tenure {
-            Tenure::Founder => random_day(
-                &mut self.rng,
-                self.earliest,
-                add_days(self.earliest, 3 * 365).min(latest),
-            ),
+            Tenure::Founder => random_day(&mut self.rng, self.earliest, add_days(self.earliest, 3 * 365).min(latest)),
             Tenure::Senior => random_day(&mut self.rng, self.earliest, add_days(self.today, -365)),
             Tenure::Any => {
                 // Contact-centre attrition: most of the floor was hired in the last years.
@@ -753,10 +732,8 @@ fn user(
 ) -> DemoUser {
     DemoUser {
         username: username.to_owned(),
-        display_name: person.map_or_else(
-            || username.to_owned(),
-            |(_, p)| format!("{} {}", p.given_name, p.family_name),
-        ),
+        display_name: person
+            .map_or_else(|| username.to_owned(), |(_, p)| format!("{} {}", p.given_name, p.family_name)),
         person_id: person.map(|(id, _)| *id),
         grants: vec![GrantInput { role, scope }],
         showcase,
@@ -768,10 +745,7 @@ fn local_part(p: &PersonInput) -> String {
     p.email
         .as_deref()
         .and_then(|e| e.split_once('@'))
-        .map_or_else(
-            || ascii_slug(&format!("{}.{}", p.given_name, p.family_name)),
-            |(l, _)| l.to_owned(),
-        )
+        .map_or_else(|| ascii_slug(&format!("{}.{}", p.given_name, p.family_name)), |(l, _)| l.to_owned())
 }
 
 /// Generates the demo organisation for `seed`, with dates relative to `today`
@@ -830,14 +804,7 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
             let id = TeamId(random_uuid(&mut b.rng));
             let name = format!("{} T{n:02}", pdef.team_label);
             own.push(teams.len());
-            teams.push((
-                id,
-                pin.site_id,
-                TeamInput {
-                    process_id: *pid,
-                    name,
-                },
-            ));
+            teams.push((id, pin.site_id, TeamInput { process_id: *pid, name }));
         }
         teams_of.push(own);
     }
@@ -853,45 +820,19 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
     for (s, sdef) in SITES.iter().enumerate() {
         let site_id = sites[s].0;
         let region = sdef.region;
-        let director = b.person(
-            region,
-            site_id,
-            None,
-            None,
-            None,
-            "Site director",
-            Kind::Leader,
-            Tenure::Founder,
-        );
+        let director = b.person(region, site_id, None, None, None, "Site director", Kind::Leader, Tenure::Founder);
         directors.push(director);
         let mut site_leads = Vec::new();
         let mut site_members = Vec::new();
         for (lead_role, roles) in DEPARTMENTS {
             let director_id = b.id(director);
-            let lead = b.person(
-                region,
-                site_id,
-                None,
-                None,
-                Some(director_id),
-                lead_role,
-                Kind::Leader,
-                Tenure::Senior,
-            );
+            let lead =
+                b.person(region, site_id, None, None, Some(director_id), lead_role, Kind::Leader, Tenure::Senior);
             let lead_id = b.id(lead);
             let mut dept = Vec::new();
             for &(role, count) in roles {
                 for _ in 0..count {
-                    dept.push(b.person(
-                        region,
-                        site_id,
-                        None,
-                        None,
-                        Some(lead_id),
-                        role,
-                        Kind::Staff,
-                        Tenure::Any,
-                    ));
+                    dept.push(b.person(region, site_id, None, None, Some(lead_id), role, Kind::Staff, Tenure::Any));
                 }
             }
             site_leads.push(lead);
@@ -936,16 +877,8 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
                     } else {
                         pdef.agent_role.to_owned()
                     };
-                    let a = b.person(
-                        region,
-                        site_id,
-                        Some(pid),
-                        Some(tid),
-                        Some(tl_id),
-                        &role,
-                        Kind::Agent,
-                        Tenure::Any,
-                    );
+                    let a =
+                        b.person(region, site_id, Some(pid), Some(tid), Some(tl_id), &role, Kind::Agent, Tenure::Any);
                     if k == 0 {
                         first_agent[t] = a;
                     }
@@ -1022,10 +955,7 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
         username: "vendor.kiran".to_owned(),
         display_name: "Kiran Bhandari (Nimbus Dialer support)".to_owned(),
         person_id: None,
-        grants: vec![GrantInput {
-            role: Role::ThirdParty,
-            scope: Scope::Global,
-        }],
+        grants: vec![GrantInput { role: Role::ThirdParty, scope: Scope::Global }],
         showcase: true,
     });
     let mut usernames: HashSet<String> = users.iter().map(|u| u.username.clone()).collect();
@@ -1040,19 +970,12 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
     // Process heads, except the Hooli one (an honest failing control).
     for (p, &head) in heads.iter().enumerate() {
         if p != NO_HEAD_PROCESS {
-            add(
-                &mut users,
-                head,
-                Role::ProcessHead,
-                Scope::Process(processes[p].0),
-            );
+            add(&mut users, head, Role::ProcessHead, Scope::Process(processes[p].0));
         }
     }
     // Team managers, except two teams (another honest failing control).
-    let unmanaged: Vec<usize> = NO_MANAGER_TEAMS
-        .iter()
-        .filter_map(|&(p, t)| teams_of.get(p).and_then(|v| v.get(t)).copied())
-        .collect();
+    let unmanaged: Vec<usize> =
+        NO_MANAGER_TEAMS.iter().filter_map(|&(p, t)| teams_of.get(p).and_then(|v| v.get(t)).copied()).collect();
     for (t, &tl) in team_leaders.iter().enumerate() {
         if !unmanaged.contains(&t) {
             add(&mut users, tl, Role::TeamManager, Scope::Team(teams[t].0));
@@ -1069,11 +992,8 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
     let mut current = agents(EmploymentStatus::Active);
     leavers.shuffle(&mut b.rng);
     current.shuffle(&mut b.rng);
-    let mut chosen: Vec<usize> = leavers
-        .into_iter()
-        .take(LEAVER_USERS)
-        .chain(current.into_iter().take(CURRENT_AGENT_USERS))
-        .collect();
+    let mut chosen: Vec<usize> =
+        leavers.into_iter().take(LEAVER_USERS).chain(current.into_iter().take(CURRENT_AGENT_USERS)).collect();
     chosen.sort_unstable();
     for i in chosen {
         if let Some(tid) = people[i].1.team_id {
@@ -1081,13 +1001,7 @@ pub fn generate(seed: u64, today: &str) -> DemoOrg {
         }
     }
 
-    DemoOrg {
-        sites,
-        processes,
-        teams,
-        people: b.people,
-        users,
-    }
+    DemoOrg { sites, processes, teams, people: b.people, users }
 }
 
 #[cfg(test)]
@@ -1114,11 +1028,7 @@ mod tests {
             assert_eq!(o.sites.len(), 3);
             assert_eq!(o.processes.len(), 7);
             assert!((55..=65).contains(&o.teams.len()), "{}", o.teams.len());
-            assert!(
-                (1_900..=2_200).contains(&o.people.len()),
-                "{}",
-                o.people.len()
-            );
+            assert!((1_900..=2_200).contains(&o.people.len()), "{}", o.people.len());
             let n = o.people.len() as f64;
             let count = |s| o.people.iter().filter(|(_, p)| p.status == s).count() as f64;
             let active = count(EmploymentStatus::Active) / n;
@@ -1130,9 +1040,7 @@ mod tests {
             let notice = o
                 .people
                 .iter()
-                .filter(|(_, p)| {
-                    p.status == EmploymentStatus::Active && p.exit_date.as_deref() > Some(TODAY)
-                })
+                .filter(|(_, p)| p.status == EmploymentStatus::Active && p.exit_date.as_deref() > Some(TODAY))
                 .count();
             assert!((3..=20).contains(&notice), "{notice}");
             assert!((350..=400).contains(&o.users.len()), "{}", o.users.len());
@@ -1143,8 +1051,7 @@ mod tests {
     fn managers_come_first_and_places_are_consistent() {
         for seed in SEEDS {
             let o = generate(seed, TODAY);
-            let site_of_process: HashMap<_, _> =
-                o.processes.iter().map(|(id, p)| (*id, p.site_id)).collect();
+            let site_of_process: HashMap<_, _> = o.processes.iter().map(|(id, p)| (*id, p.site_id)).collect();
             let site_ids: HashSet<_> = o.sites.iter().map(|(id, _)| *id).collect();
             assert!(site_of_process.values().all(|s| site_ids.contains(s)));
             let mut team_place = HashMap::new();
@@ -1155,11 +1062,7 @@ mod tests {
             let mut seen = HashSet::new();
             for (id, p) in &o.people {
                 if let Some(m) = p.manager_id {
-                    assert!(
-                        seen.contains(&m),
-                        "manager of {} comes later",
-                        p.employee_id
-                    );
+                    assert!(seen.contains(&m), "manager of {} comes later", p.employee_id);
                 }
                 assert!(seen.insert(*id), "duplicate person id");
                 assert!(site_ids.contains(&p.site_id));
@@ -1167,10 +1070,7 @@ mod tests {
                     assert_eq!(site_of_process.get(&pid), Some(&p.site_id));
                 }
                 if let Some(tid) = p.team_id {
-                    assert_eq!(
-                        team_place.get(&tid),
-                        Some(&(p.site_id, p.process_id.unwrap()))
-                    );
+                    assert_eq!(team_place.get(&tid), Some(&(p.site_id, p.process_id.unwrap())));
                 }
                 let floor = p.job_role == "Team leader" || p.job_role.ends_with(" associate");
                 assert_eq!(p.team_id.is_some(), floor, "{}", p.job_role);
@@ -1187,17 +1087,11 @@ mod tests {
             for (_, p) in &o.people {
                 assert!(emp.insert(p.employee_id.clone()));
                 let e = &p.employee_id;
-                assert!(
-                    e.len() == 7
-                        && e.starts_with('E')
-                        && e[1..].bytes().all(|c| c.is_ascii_digit())
-                );
+                assert!(e.len() == 7 && e.starts_with('E') && e[1..].bytes().all(|c| c.is_ascii_digit()));
                 let m = p.email.clone().unwrap();
                 let (local, domain) = m.split_once('@').unwrap();
                 assert_eq!(domain, "demo-bpo.example");
-                assert!(local
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.'));
+                assert!(local.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.'));
                 assert!(mail.insert(m.clone()), "{m}");
                 assert!(bposhield_core::validate::person(p).is_empty(), "{p:?}");
             }
@@ -1244,20 +1138,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            format_date(add_days(parse_date("2024-02-28").unwrap(), 1)),
-            "2024-02-29"
-        );
-        assert_eq!(
-            format_date(add_days(parse_date("2025-01-01").unwrap(), -1)),
-            "2024-12-31"
-        );
+        assert_eq!(format_date(add_days(parse_date("2024-02-28").unwrap(), 1)), "2024-02-29");
+        assert_eq!(format_date(add_days(parse_date("2025-01-01").unwrap(), -1)), "2024-12-31");
         // A bad `today` still yields valid data.
         let o = generate(1, "not a date");
-        assert!(o
-            .people
-            .iter()
-            .all(|(_, p)| p.hire_date.as_str() <= "2025-01-01"));
+        assert!(o.people.iter().all(|(_, p)| p.hire_date.as_str() <= "2025-01-01"));
     }
 
     #[test]
@@ -1277,21 +1162,13 @@ mod tests {
                     let p = people[&pid];
                     assert_eq!(p.status, EmploymentStatus::Active);
                     assert!(p.exit_date.is_none());
-                    assert_eq!(
-                        u.display_name,
-                        format!("{} {}", p.given_name, p.family_name)
-                    );
+                    assert_eq!(u.display_name, format!("{} {}", p.given_name, p.family_name));
                 }
             }
         }
         let by_name: HashMap<_, _> = show.iter().map(|u| (u.username.as_str(), *u)).collect();
         let acme = o.processes[0].0;
-        let acme_t01 = o
-            .teams
-            .iter()
-            .find(|(_, _, t)| t.process_id == acme)
-            .unwrap()
-            .0;
+        let acme_t01 = o.teams.iter().find(|(_, _, t)| t.process_id == acme).unwrap().0;
         assert_eq!(by_name["head.acme"].grants[0].scope, Scope::Process(acme));
         assert_eq!(by_name["tl.acme01"].grants[0].scope, Scope::Team(acme_t01));
         assert_eq!(by_name["agent.acme"].grants[0].scope, Scope::Team(acme_t01));
@@ -1317,12 +1194,7 @@ mod tests {
             let o = generate(seed, TODAY);
             let people: HashMap<_, _> = o.people.iter().map(|(id, p)| (*id, p)).collect();
             let with = |role: Role| -> HashSet<Scope> {
-                o.users
-                    .iter()
-                    .flat_map(|u| &u.grants)
-                    .filter(|g| g.role == role)
-                    .map(|g| g.scope)
-                    .collect()
+                o.users.iter().flat_map(|u| &u.grants).filter(|g| g.role == role).map(|g| g.scope).collect()
             };
             let heads = with(Role::ProcessHead);
             let headless: Vec<_> = o
@@ -1333,38 +1205,22 @@ mod tests {
                 .collect();
             assert_eq!(headless, ["HOOLI-TECH"]);
             let managers = with(Role::TeamManager);
-            let unmanaged = o
-                .teams
-                .iter()
-                .filter(|(id, _, _)| !managers.contains(&Scope::Team(*id)))
-                .count();
+            let unmanaged = o.teams.iter().filter(|(id, _, _)| !managers.contains(&Scope::Team(*id))).count();
             assert_eq!(unmanaged, 2);
-            let agents: Vec<_> = o
-                .users
-                .iter()
-                .filter(|u| !u.showcase && u.grants[0].role == Role::Agent)
-                .collect();
+            let agents: Vec<_> = o.users.iter().filter(|u| !u.showcase && u.grants[0].role == Role::Agent).collect();
             assert_eq!(agents.len(), LEAVER_USERS + CURRENT_AGENT_USERS);
-            let leavers = agents
-                .iter()
-                .filter(|u| people[&u.person_id.unwrap()].status == EmploymentStatus::Terminated)
-                .count();
+            let leavers =
+                agents.iter().filter(|u| people[&u.person_id.unwrap()].status == EmploymentStatus::Terminated).count();
             assert_eq!(leavers, LEAVER_USERS);
             // Users hold the role matching their person, at their person's place.
             for u in &o.users {
                 let Some(pid) = u.person_id else { continue };
                 let p = people[&pid];
                 match u.grants[0] {
-                    GrantInput {
-                        role: Role::Agent | Role::TeamManager,
-                        scope,
-                    } => {
+                    GrantInput { role: Role::Agent | Role::TeamManager, scope } => {
                         assert_eq!(Some(scope), p.team_id.map(Scope::Team));
                     }
-                    GrantInput {
-                        role: Role::ProcessHead,
-                        scope,
-                    } => {
+                    GrantInput { role: Role::ProcessHead, scope } => {
                         assert_eq!(Some(scope), p.process_id.map(Scope::Process));
                     }
                     _ => assert!(u.showcase),

@@ -78,10 +78,7 @@ impl Action {
     /// Whether the action changes state (auditors and executives never get these).
     #[must_use]
     pub fn mutates(self) -> bool {
-        matches!(
-            self,
-            Action::ControlsEvaluate | Action::OrgEdit | Action::PeopleEdit | Action::UsersAdmin
-        )
+        matches!(self, Action::ControlsEvaluate | Action::OrgEdit | Action::PeopleEdit | Action::UsersAdmin)
     }
 }
 
@@ -93,16 +90,8 @@ impl Action {
 #[must_use]
 pub fn allowed_roles(action: Action) -> &'static [Role] {
     use Role::*;
-    const MANAGERS_AND_UP: &[Role] = &[
-        TeamManager,
-        ProcessHead,
-        Hr,
-        SecurityOfficer,
-        ItAdmin,
-        Auditor,
-        Executive,
-        PlatformAdmin,
-    ];
+    const MANAGERS_AND_UP: &[Role] =
+        &[TeamManager, ProcessHead, Hr, SecurityOfficer, ItAdmin, Auditor, Executive, PlatformAdmin];
     match action {
         Action::DashboardView | Action::ControlsView | Action::OrgView => MANAGERS_AND_UP,
         Action::ControlsEvaluate => &[SecurityOfficer],
@@ -126,11 +115,7 @@ pub enum Resource {
     /// Something platform-wide (users, tokens, audit, metrics): needs a global grant.
     Global,
     /// An object that sits in the organisation: a site, process unit, team or person.
-    Org {
-        site: SiteId,
-        process: Option<ProcessId>,
-        team: Option<TeamId>,
-    },
+    Org { site: SiteId, process: Option<ProcessId>, team: Option<TeamId> },
     /// The caller's own account.
     OwnAccount,
 }
@@ -210,12 +195,7 @@ pub enum Visibility {
 #[must_use]
 pub fn visibility(actor: &Actor, action: Action) -> Visibility {
     let roles = allowed_roles(action);
-    let mut scopes: Vec<Scope> = actor
-        .grants
-        .iter()
-        .filter(|(r, _)| roles.contains(r))
-        .map(|(_, s)| *s)
-        .collect();
+    let mut scopes: Vec<Scope> = actor.grants.iter().filter(|(r, _)| roles.contains(r)).map(|(_, s)| *s).collect();
     if scopes.contains(&Scope::Global) {
         return Visibility::All;
     }

@@ -156,27 +156,15 @@ fn check_leaver_users(f: &Facts) -> (ControlStatus, Evidence) {
 }
 
 fn check_token_expiry(f: &Facts) -> (ControlStatus, Evidence) {
-    judge(
-        "active tokens",
-        f.active_tokens.iter().map(|(id, exp)| (id.as_str(), exp.is_some())),
-        "never expire",
-    )
+    judge("active tokens", f.active_tokens.iter().map(|(id, exp)| (id.as_str(), exp.is_some())), "never expire")
 }
 
 fn check_privileged_mfa(f: &Facts) -> (ControlStatus, Evidence) {
-    judge(
-        "privileged users",
-        f.privileged_users.iter().map(|(id, mfa)| (id.as_str(), *mfa)),
-        "have no second factor",
-    )
+    judge("privileged users", f.privileged_users.iter().map(|(id, mfa)| (id.as_str(), *mfa)), "have no second factor")
 }
 
 fn check_process_heads(f: &Facts) -> (ControlStatus, Evidence) {
-    judge(
-        "process units",
-        f.processes.iter().map(|(id, ok)| (id.as_str(), *ok)),
-        "have no process head",
-    )
+    judge("process units", f.processes.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no process head")
 }
 
 fn check_team_managers(f: &Facts) -> (ControlStatus, Evidence) {

@@ -40,10 +40,7 @@ fn text(p: &mut Problems, field: &str, v: &str, max: usize) {
 
 fn code_like(p: &mut Problems, field: &str, v: &str, max: usize) {
     if v.is_empty() || v.len() > max || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        p.push(FieldError::invalid(
-            field,
-            format!("must be 1-{max} letters, digits, '-' or '_'"),
-        ));
+        p.push(FieldError::invalid(field, format!("must be 1-{max} letters, digits, '-' or '_'")));
     }
 }
 
@@ -93,7 +90,8 @@ pub fn person(i: &PersonInput) -> Problems {
     text(&mut p, "job_role", &i.job_role, 80);
     if let Some(e) = &i.email {
         let ok = e.len() <= 254
-            && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+            && e.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
             && !e.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
             p.push(FieldError::invalid("email", "must be an e-mail address like name@example.com"));
@@ -147,14 +145,21 @@ mod tests {
 
     #[test]
     fn dates() {
-        for (d, ok) in [("2026-02-28", true), ("2026-02-30", false), ("26-01-01", false), ("2026-1-01", false), ("", false)] {
+        for (d, ok) in
+            [("2026-02-28", true), ("2026-02-30", false), ("26-01-01", false), ("2026-1-01", false), ("", false)]
+        {
             assert_eq!(is_date(d), ok, "{d}");
         }
     }
 
     #[test]
     fn site_fields_named() {
-        let p = site(&SiteInput { code: "bad code".into(), name: String::new(), city: "Pune".into(), country: "IN".into() });
+        let p = site(&SiteInput {
+            code: "bad code".into(),
+            name: String::new(),
+            city: "Pune".into(),
+            country: "IN".into(),
+        });
         let fields: Vec<_> = p.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["code", "name"]);
     }

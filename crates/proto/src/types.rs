@@ -414,18 +414,8 @@ pub enum Risk {
 
 impl Risk {
     /// All risks in order.
-    pub const ALL: [Risk; 10] = [
-        Risk::R1,
-        Risk::R2,
-        Risk::R3,
-        Risk::R4,
-        Risk::R5,
-        Risk::R6,
-        Risk::R7,
-        Risk::R8,
-        Risk::R9,
-        Risk::R10,
-    ];
+    pub const ALL: [Risk; 10] =
+        [Risk::R1, Risk::R2, Risk::R3, Risk::R4, Risk::R5, Risk::R6, Risk::R7, Risk::R8, Risk::R9, Risk::R10];
 
     /// `R1`…`R10`.
     #[must_use]

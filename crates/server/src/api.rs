@@ -54,10 +54,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
             AppError::new(ErrorCode::MalformedJson, format!("malformed JSON: {msg}"))
         } else if let Some(rest) = msg.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default();
-            let full = match &field {
-                Some(p) if !p.is_empty() => format!("{p}.{name}"),
-                _ => name.to_owned(),
-            };
+            // The path already ends with the unknown key.
+            let full = field.filter(|p| p.ends_with(name)).unwrap_or_else(|| name.to_owned());
             AppError::field(ErrorCode::UnknownField, &full, format!("unknown field ({msg})"))
         } else {
             let f = field.unwrap_or_else(|| "body".into());
@@ -151,14 +149,55 @@ pub fn routes(r: Routes) -> Routes {
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "bposhield API", description = "Security controls for BPOs and contact centres. Authenticate with `Authorization: Bearer <token>` (see `bposhield admin token create`) or a session cookie plus `X-CSRF-Token`. Errors carry stable `BPS-…` codes."),
+    info(
+        title = "bposhield API",
+        description = "Security controls for BPOs and contact centres. Authenticate with `Authorization: Bearer <token>` (see `bposhield admin token create`) or a session cookie plus `X-CSRF-Token`. Errors carry stable `BPS-…` codes."
+    ),
     paths(
-        healthz, readyz, metrics, openapi_json, api_sign_in, api_second_factor, api_sign_out, get_dashboard,
-        list_controls, get_control, evaluate_controls, list_sites, create_site, get_site, update_site,
-        list_processes, create_process, get_process, update_process, list_teams, create_team, get_team,
-        update_team, list_people, create_person, get_person, update_person, list_users, create_user, get_user,
-        add_grant, remove_grant, disable_user, enable_user, reset_password, list_all_tokens, revoke_any_token,
-        list_audit, get_me, change_password, totp_begin, totp_confirm, list_my_tokens, create_my_token,
+        healthz,
+        readyz,
+        metrics,
+        openapi_json,
+        api_sign_in,
+        api_second_factor,
+        api_sign_out,
+        get_dashboard,
+        list_controls,
+        get_control,
+        evaluate_controls,
+        list_sites,
+        create_site,
+        get_site,
+        update_site,
+        list_processes,
+        create_process,
+        get_process,
+        update_process,
+        list_teams,
+        create_team,
+        get_team,
+        update_team,
+        list_people,
+        create_person,
+        get_person,
+        update_person,
+        list_users,
+        create_user,
+        get_user,
+        add_grant,
+        remove_grant,
+        disable_user,
+        enable_user,
+        reset_password,
+        list_all_tokens,
+        revoke_any_token,
+        list_audit,
+        get_me,
+        change_password,
+        totp_begin,
+        totp_confirm,
+        list_my_tokens,
+        create_my_token,
         revoke_my_token
     ),
     components(schemas(ApiError))
@@ -238,7 +277,11 @@ async fn api_sign_in(State(st): State<AppState>, ctx: Ctx, ApiJson(b): ApiJson<S
 
 /// Completes sign-in with a second-factor or recovery code.
 #[utoipa::path(post, path = "/api/v1/auth/second-factor", request_body = CodeRequest, responses((status = 200, body = SignInResponse), (status = 401, body = ApiError)))]
-async fn api_second_factor(State(st): State<AppState>, ctx: Ctx, ApiJson(b): ApiJson<CodeRequest>) -> AppResult<Response> {
+async fn api_second_factor(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<CodeRequest>,
+) -> AppResult<Response> {
     let auth = ctx.require_auth()?.clone();
     let (cookie, csrf) = svc::sign_in_second_factor(&st, &ctx, &auth, &b.code).await?;
     let user = svc::get_user(&st, auth.user.id).await?;
@@ -312,7 +355,11 @@ async fn list_sites(State(st): State<AppState>) -> AppResult<Json<Vec<Site>>> {
 
 /// Creates a site.
 #[utoipa::path(post, path = "/api/v1/sites", request_body = SiteInput, responses((status = 201, body = Site), (status = 422, body = ApiError)))]
-async fn create_site(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<SiteInput>) -> AppResult<Response> {
+async fn create_site(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<SiteInput>,
+) -> AppResult<Response> {
     let s = svc::create_site(&st, &ctx, Some(&a), &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(s)).into_response())
 }
@@ -325,19 +372,31 @@ async fn get_site(State(st): State<AppState>, ApiPath(id): ApiPath<SiteId>) -> A
 
 /// Replaces a site.
 #[utoipa::path(put, path = "/api/v1/sites/{id}", params(("id" = SiteId, Path)), request_body = SiteInput, responses((status = 200, body = Site), (status = 422, body = ApiError)))]
-async fn update_site(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<SiteId>, ApiJson(b): ApiJson<SiteInput>) -> AppResult<Json<Site>> {
+async fn update_site(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<SiteId>,
+    ApiJson(b): ApiJson<SiteInput>,
+) -> AppResult<Json<Site>> {
     Ok(Json(svc::update_site(&st, &ctx, Some(&a), id, &b).await?))
 }
 
 /// Process units, optionally of one site.
 #[utoipa::path(get, path = "/api/v1/processes", params(SiteFilter), responses((status = 200, body = Vec<ProcessUnit>)))]
-async fn list_processes(State(st): State<AppState>, ApiQuery(f): ApiQuery<SiteFilter>) -> AppResult<Json<Vec<ProcessUnit>>> {
+async fn list_processes(
+    State(st): State<AppState>,
+    ApiQuery(f): ApiQuery<SiteFilter>,
+) -> AppResult<Json<Vec<ProcessUnit>>> {
     Ok(Json(st.store.processes(f.site_id).await?))
 }
 
 /// Creates a process unit.
 #[utoipa::path(post, path = "/api/v1/processes", request_body = ProcessInput, responses((status = 201, body = ProcessUnit), (status = 422, body = ApiError)))]
-async fn create_process(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<ProcessInput>) -> AppResult<Response> {
+async fn create_process(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<ProcessInput>,
+) -> AppResult<Response> {
     let p = svc::create_process(&st, &ctx, Some(&a), &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(p)).into_response())
 }
@@ -350,7 +409,12 @@ async fn get_process(State(st): State<AppState>, ApiPath(id): ApiPath<ProcessId>
 
 /// Replaces a process unit.
 #[utoipa::path(put, path = "/api/v1/processes/{id}", params(("id" = ProcessId, Path)), request_body = ProcessInput, responses((status = 200, body = ProcessUnit), (status = 422, body = ApiError)))]
-async fn update_process(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<ProcessId>, ApiJson(b): ApiJson<ProcessInput>) -> AppResult<Json<ProcessUnit>> {
+async fn update_process(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<ProcessId>,
+    ApiJson(b): ApiJson<ProcessInput>,
+) -> AppResult<Json<ProcessUnit>> {
     Ok(Json(svc::update_process(&st, &ctx, Some(&a), id, &b).await?))
 }
 
@@ -362,7 +426,11 @@ async fn list_teams(State(st): State<AppState>, ApiQuery(f): ApiQuery<ProcessFil
 
 /// Creates a team.
 #[utoipa::path(post, path = "/api/v1/teams", request_body = TeamInput, responses((status = 201, body = Team), (status = 422, body = ApiError)))]
-async fn create_team(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<TeamInput>) -> AppResult<Response> {
+async fn create_team(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<TeamInput>,
+) -> AppResult<Response> {
     let t = svc::create_team(&st, &ctx, Some(&a), &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(t)).into_response())
 }
@@ -375,7 +443,12 @@ async fn get_team(State(st): State<AppState>, ApiPath(id): ApiPath<TeamId>) -> A
 
 /// Replaces a team.
 #[utoipa::path(put, path = "/api/v1/teams/{id}", params(("id" = TeamId, Path)), request_body = TeamInput, responses((status = 200, body = Team), (status = 422, body = ApiError)))]
-async fn update_team(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<TeamId>, ApiJson(b): ApiJson<TeamInput>) -> AppResult<Json<Team>> {
+async fn update_team(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<TeamId>,
+    ApiJson(b): ApiJson<TeamInput>,
+) -> AppResult<Json<Team>> {
     Ok(Json(svc::update_team(&st, &ctx, Some(&a), id, &b).await?))
 }
 
@@ -383,26 +456,43 @@ async fn update_team(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath
 
 /// People the caller may see (scoped roles see their scope only).
 #[utoipa::path(get, path = "/api/v1/people", params(PeopleQuery), responses((status = 200, body = Page<Person>), (status = 400, body = ApiError)))]
-async fn list_people(State(st): State<AppState>, Authed(_, a): Authed, ApiQuery(q): ApiQuery<PeopleQuery>) -> AppResult<Json<Page<Person>>> {
+async fn list_people(
+    State(st): State<AppState>,
+    Authed(_, a): Authed,
+    ApiQuery(q): ApiQuery<PeopleQuery>,
+) -> AppResult<Json<Page<Person>>> {
     Ok(Json(svc::list_people(&st, &a, &q).await?))
 }
 
 /// Creates a person.
 #[utoipa::path(post, path = "/api/v1/people", request_body = PersonInput, responses((status = 201, body = Person), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
-async fn create_person(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<PersonInput>) -> AppResult<Response> {
+async fn create_person(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<PersonInput>,
+) -> AppResult<Response> {
     let p = svc::create_person(&st, &ctx, Some(&a), &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(p)).into_response())
 }
 
 /// One person.
 #[utoipa::path(get, path = "/api/v1/people/{id}", params(("id" = PersonId, Path)), responses((status = 200, body = Person), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
-async fn get_person(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<PersonId>) -> AppResult<Json<Person>> {
+async fn get_person(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<PersonId>,
+) -> AppResult<Json<Person>> {
     Ok(Json(svc::get_person(&st, &ctx, &a, id).await?))
 }
 
 /// Replaces a person.
 #[utoipa::path(put, path = "/api/v1/people/{id}", params(("id" = PersonId, Path)), request_body = PersonInput, responses((status = 200, body = Person), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
-async fn update_person(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<PersonId>, ApiJson(b): ApiJson<PersonInput>) -> AppResult<Json<Person>> {
+async fn update_person(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<PersonId>,
+    ApiJson(b): ApiJson<PersonInput>,
+) -> AppResult<Json<Person>> {
     Ok(Json(svc::update_person(&st, &ctx, Some(&a), id, &b).await?))
 }
 
@@ -432,7 +522,11 @@ async fn list_users(State(st): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>
 
 /// Creates a user.
 #[utoipa::path(post, path = "/api/v1/users", request_body = UserInput, responses((status = 201, body = User), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
-async fn create_user(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<UserInput>) -> AppResult<Response> {
+async fn create_user(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<UserInput>,
+) -> AppResult<Response> {
     let u = svc::create_user(&st, &ctx, Some(&a), &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(u)).into_response())
 }
@@ -445,31 +539,53 @@ async fn get_user(State(st): State<AppState>, ApiPath(id): ApiPath<UserId>) -> A
 
 /// Grants a role at a scope.
 #[utoipa::path(post, path = "/api/v1/users/{id}/grants", params(("id" = UserId, Path)), request_body = GrantInput, responses((status = 200, body = User), (status = 422, body = ApiError)))]
-async fn add_grant(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<UserId>, ApiJson(b): ApiJson<GrantInput>) -> AppResult<Json<User>> {
+async fn add_grant(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(b): ApiJson<GrantInput>,
+) -> AppResult<Json<User>> {
     Ok(Json(svc::add_grant(&st, &ctx, Some(&a), id, &b).await?))
 }
 
 /// Revokes a grant.
 #[utoipa::path(delete, path = "/api/v1/users/{id}/grants/{grant_id}", params(("id" = UserId, Path), ("grant_id" = GrantId, Path)), responses((status = 200, body = User), (status = 404, body = ApiError)))]
-async fn remove_grant(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath((id, grant)): ApiPath<(UserId, GrantId)>) -> AppResult<Json<User>> {
+async fn remove_grant(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath((id, grant)): ApiPath<(UserId, GrantId)>,
+) -> AppResult<Json<User>> {
     Ok(Json(svc::remove_grant(&st, &ctx, Some(&a), id, grant).await?))
 }
 
 /// Disables a user: ends their sessions and revokes their tokens.
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", params(("id" = UserId, Path)), responses((status = 200, body = User)))]
-async fn disable_user(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<UserId>) -> AppResult<Json<User>> {
+async fn disable_user(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<UserId>,
+) -> AppResult<Json<User>> {
     Ok(Json(svc::set_disabled(&st, &ctx, Some(&a), id, true).await?))
 }
 
 /// Re-enables a user.
 #[utoipa::path(post, path = "/api/v1/users/{id}/enable", params(("id" = UserId, Path)), responses((status = 200, body = User)))]
-async fn enable_user(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<UserId>) -> AppResult<Json<User>> {
+async fn enable_user(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<UserId>,
+) -> AppResult<Json<User>> {
     Ok(Json(svc::set_disabled(&st, &ctx, Some(&a), id, false).await?))
 }
 
 /// Sets a new password for a user and ends their sessions.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", params(("id" = UserId, Path)), request_body = PasswordReset, responses((status = 204), (status = 422, body = ApiError)))]
-async fn reset_password(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<UserId>, ApiJson(b): ApiJson<PasswordReset>) -> AppResult<Response> {
+async fn reset_password(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(b): ApiJson<PasswordReset>,
+) -> AppResult<Response> {
     svc::reset_password(&st, &ctx, Some(&a), id, &b.password).await?;
     Ok(no_content())
 }
@@ -482,7 +598,11 @@ async fn list_all_tokens(State(st): State<AppState>) -> AppResult<Json<Vec<Token
 
 /// Revokes any token.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = TokenId, Path)), responses((status = 204), (status = 404, body = ApiError)))]
-async fn revoke_any_token(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<TokenId>) -> AppResult<Response> {
+async fn revoke_any_token(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<TokenId>,
+) -> AppResult<Response> {
     svc::revoke_token(&st, &ctx, Some(&a), id).await?;
     Ok(no_content())
 }
@@ -529,7 +649,10 @@ pub fn audit_filter(q: &AuditQuery) -> AppResult<bposhield_store::AuditFilter> {
 
 /// Audit events, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery), responses((status = 200, body = Page<AuditEvent>)))]
-async fn list_audit(State(st): State<AppState>, ApiQuery(q): ApiQuery<AuditQuery>) -> AppResult<Json<Page<AuditEvent>>> {
+async fn list_audit(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> AppResult<Json<Page<AuditEvent>>> {
     let f = audit_filter(&q)?;
     let (items, total) = st.store.audit_events(&f).await?;
     Ok(Json(Page { items, total, limit: f.limit, offset: f.offset }))
@@ -549,7 +672,11 @@ async fn get_me(Authed(_, a): Authed) -> Json<Me> {
 
 /// Changes the caller's password; every session of the caller ends.
 #[utoipa::path(post, path = "/api/v1/me/password", request_body = PasswordChange, responses((status = 204), (status = 422, body = ApiError)))]
-async fn change_password(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<PasswordChange>) -> AppResult<Response> {
+async fn change_password(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<PasswordChange>,
+) -> AppResult<Response> {
     svc::change_password(&st, &ctx, &a, &b.current_password, &b.new_password).await?;
     Ok(no_content())
 }
@@ -568,7 +695,11 @@ pub struct RecoveryCodes {
 
 /// Confirms TOTP enrolment with a first code.
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 401, body = ApiError)))]
-async fn totp_confirm(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<CodeRequest>) -> AppResult<Json<RecoveryCodes>> {
+async fn totp_confirm(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<CodeRequest>,
+) -> AppResult<Json<RecoveryCodes>> {
     Ok(Json(RecoveryCodes { recovery_codes: svc::totp_confirm(&st, &ctx, &a, &b.code).await? }))
 }
 
@@ -580,14 +711,22 @@ async fn list_my_tokens(State(st): State<AppState>, Authed(_, a): Authed) -> App
 
 /// Creates a token for the caller; the secret is in the response, once.
 #[utoipa::path(post, path = "/api/v1/me/tokens", request_body = TokenCreate, responses((status = 201, body = CreatedToken), (status = 422, body = ApiError)))]
-async fn create_my_token(State(st): State<AppState>, Authed(ctx, a): Authed, ApiJson(b): ApiJson<TokenCreate>) -> AppResult<Response> {
+async fn create_my_token(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiJson(b): ApiJson<TokenCreate>,
+) -> AppResult<Response> {
     let t = svc::create_token(&st, &ctx, &a, &b).await?;
     Ok((axum::http::StatusCode::CREATED, Json(t)).into_response())
 }
 
 /// Revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", params(("id" = TokenId, Path)), responses((status = 204), (status = 404, body = ApiError)))]
-async fn revoke_my_token(State(st): State<AppState>, Authed(ctx, a): Authed, ApiPath(id): ApiPath<TokenId>) -> AppResult<Response> {
+async fn revoke_my_token(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<TokenId>,
+) -> AppResult<Response> {
     let t = st.store.token(id).await.map_err(|_| AppError::not_found("token"))?;
     if t.info.user_id != a.user.id {
         return Err(AppError::not_found("token"));
@@ -634,12 +773,16 @@ mod tests {
 
     #[test]
     fn unknown_and_nested_fields_are_named() {
-        let e = parse_json::<UserInput>(br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"hr","scope":"global","x":1}]}"#)
-            .unwrap_err();
+        let e = parse_json::<UserInput>(
+            br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"hr","scope":"global","x":1}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::UnknownField);
         assert_eq!(e.field.as_deref(), Some("grants[0].x"));
-        let e = parse_json::<UserInput>(br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"boss","scope":"global"}]}"#)
-            .unwrap_err();
+        let e = parse_json::<UserInput>(
+            br#"{"username":"a","display_name":"b","password":"c","grants":[{"role":"boss","scope":"global"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidField);
         assert_eq!(e.field.as_deref(), Some("grants[0].role"));
         let e = parse_json::<UserInput>(br#"{"username":"a""#).unwrap_err();

@@ -171,7 +171,8 @@ impl Config {
                     path: origin.into(),
                     message: format!("`{file_key}` must be a path string"),
                 })?;
-                let secret = read_secret(Path::new(path)).map_err(|m| ConfigError::File { path: origin.into(), message: format!("`{file_key}`: {m}") })?;
+                let secret = read_secret(Path::new(path))
+                    .map_err(|m| ConfigError::File { path: origin.into(), message: format!("`{file_key}`: {m}") })?;
                 value.insert((*key).to_owned(), toml::Value::String(secret));
             }
         }
@@ -214,11 +215,17 @@ impl Config {
                 None => (name, false),
             };
             let Some(path) = keys.iter().find(|k| k.join("_").to_uppercase() == name) else {
-                return Err(ConfigError::Env { var: var.clone(), message: "names no configuration key (see bposhield.example.toml)".into() });
+                return Err(ConfigError::Env {
+                    var: var.clone(),
+                    message: "names no configuration key (see bposhield.example.toml)".into(),
+                });
             };
             let raw = if from_file {
                 if !SECRET_KEYS.contains(&path.join(".").as_str()) {
-                    return Err(ConfigError::Env { var: var.clone(), message: "only secrets can be read from a file".into() });
+                    return Err(ConfigError::Env {
+                        var: var.clone(),
+                        message: "only secrets can be read from a file".into(),
+                    });
                 }
                 read_secret(Path::new(raw)).map_err(|m| ConfigError::Env { var: var.clone(), message: m })?
             } else {
@@ -245,13 +252,17 @@ impl Config {
             && !self.database_url.starts_with("postgresql://")
             && !self.database_url.starts_with("sqlite:")
         {
-            return Err(ConfigError::Invalid("database_url must start with postgres:// or sqlite: (or be empty for SQLite in data_dir)".into()));
+            return Err(ConfigError::Invalid(
+                "database_url must start with postgres:// or sqlite: (or be empty for SQLite in data_dir)".into(),
+            ));
         }
         if self.auth.session_idle_minutes < 1 || self.auth.session_absolute_hours < 1 {
             return Err(ConfigError::Invalid("auth session timeouts must be positive".into()));
         }
         if self.auth.max_failed_logins < 1 || self.auth.lockout_minutes < 1 {
-            return Err(ConfigError::Invalid("auth.max_failed_logins and auth.lockout_minutes must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "auth.max_failed_logins and auth.lockout_minutes must be positive".into(),
+            ));
         }
         if self.http.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("http.max_body_bytes must be at least 1024".into()));
@@ -330,14 +341,20 @@ fn set(t: &mut toml::Table, path: &[String], value: toml::Value) {
 /// Parses an environment string into the type of the key's current value.
 fn coerce(raw: &str, current: Option<&toml::Value>) -> Result<toml::Value, String> {
     match current {
-        Some(toml::Value::Integer(_)) => raw.trim().parse().map(toml::Value::Integer).map_err(|_| format!("`{raw}` is not an integer")),
+        Some(toml::Value::Integer(_)) => {
+            raw.trim().parse().map(toml::Value::Integer).map_err(|_| format!("`{raw}` is not an integer"))
+        }
         Some(toml::Value::Boolean(_)) => match raw.trim() {
             "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
             "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
             _ => Err(format!("`{raw}` is not a boolean (true/false)")),
         },
         Some(toml::Value::Array(_)) => Ok(toml::Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
         )),
         _ => Ok(toml::Value::String(raw.to_owned())),
     }
@@ -389,9 +406,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("db");
         std::fs::write(&f, "postgres://bps:s3cret@db/bps\n").unwrap();
-        let c = Config::default()
-            .with_env(&env(&[("BPOSHIELD_DATABASE_URL_FILE", f.to_str().unwrap())]))
-            .unwrap();
+        let c = Config::default().with_env(&env(&[("BPOSHIELD_DATABASE_URL_FILE", f.to_str().unwrap())])).unwrap();
         assert_eq!(c.database_url, "postgres://bps:s3cret@db/bps");
         assert!(!format!("{c:?}").contains("s3cret"));
         let err = Config::default().with_env(&env(&[("BPOSHIELD_PORT_FILE", "/x")])).unwrap_err();

@@ -99,7 +99,14 @@ impl Ctx {
     /// A context for work the platform does by itself (background jobs, the CLI).
     #[must_use]
     pub fn system(request_id: &str) -> Self {
-        Ctx { request_id: request_id.to_owned(), ip: None, auth: None, path: String::new(), session_expired: false, system: true }
+        Ctx {
+            request_id: request_id.to_owned(),
+            ip: None,
+            auth: None,
+            path: String::new(),
+            session_expired: false,
+            system: true,
+        }
     }
 }
 
@@ -191,7 +198,14 @@ pub async fn context_mw(State(state): State<AppState>, mut req: Request, next: N
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let path = req.uri().path().to_owned();
     let is_api = path.starts_with("/api/");
-    let mut ctx = Ctx { request_id: request_id.clone(), ip, auth: None, path: path.clone(), session_expired: false, system: false };
+    let mut ctx = Ctx {
+        request_id: request_id.clone(),
+        ip,
+        auth: None,
+        path: path.clone(),
+        session_expired: false,
+        system: false,
+    };
     let resolved = resolve_auth(&state, req.headers(), &mut ctx).await;
     let mut resp = match resolved {
         Err(e) => e.into_response(),
@@ -242,7 +256,9 @@ fn wants_html(path: &str) -> bool {
 
 async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> Result<(), AppError> {
     let now = state.clock.now();
-    if let Some(bearer) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+    if let Some(bearer) =
+        headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    {
         let row = state
             .store
             .token_by_hash(&secret_hash(bearer.trim()))

@@ -65,7 +65,12 @@ impl AppError {
     /// The wire body.
     #[must_use]
     pub fn body(&self, request_id: Option<String>) -> ApiError {
-        ApiError { code: self.code.code().to_owned(), message: self.message.clone(), field: self.field.clone(), request_id }
+        ApiError {
+            code: self.code.code().to_owned(),
+            message: self.message.clone(),
+            field: self.field.clone(),
+            request_id,
+        }
     }
 
     /// The HTTP status.
@@ -91,7 +96,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
-            StoreError::Unique(m) => AppError::new(ErrorCode::Conflict, format!("conflicts with an existing record ({m})")),
+            StoreError::Unique(m) => {
+                AppError::new(ErrorCode::Conflict, format!("conflicts with an existing record ({m})"))
+            }
             StoreError::NewerSchema { .. } => AppError::new(ErrorCode::DatabaseNewerThanBinary, e.to_string()),
             StoreError::Unavailable(m) => {
                 tracing::error!(error = %m, "database unavailable");
@@ -101,6 +108,8 @@ impl From<StoreError> for AppError {
         }
     }
 }
+
+impl std::error::Error for AppError {}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {

@@ -32,9 +32,6 @@ pub async fn run_once(state: &AppState, every: u64) -> Result<bool, crate::AppEr
     crate::services::evaluate_controls(state, &ctx).await?;
     state.metrics.control_evaluations.fetch_add(1, Ordering::Relaxed);
     let auth = &state.config.auth;
-    state
-        .store
-        .purge_sessions(now - auth.session_idle_minutes * 60, now - auth.session_absolute_hours * 3600)
-        .await?;
+    state.store.purge_sessions(now - auth.session_idle_minutes * 60, now - auth.session_absolute_hours * 3600).await?;
     Ok(true)
 }

@@ -35,13 +35,20 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP bposhield_http_responses_total HTTP responses by status class.\n# TYPE bposhield_http_responses_total counter\n");
         for (i, c) in self.responses.iter().enumerate() {
-            out.push_str(&format!("bposhield_http_responses_total{{class=\"{}xx\"}} {}\n", i + 1, c.load(Ordering::Relaxed)));
+            out.push_str(&format!(
+                "bposhield_http_responses_total{{class=\"{}xx\"}} {}\n",
+                i + 1,
+                c.load(Ordering::Relaxed)
+            ));
         }
         out.push_str("# HELP bposhield_http_request_duration_seconds Request latency.\n# TYPE bposhield_http_request_duration_seconds histogram\n");
         let mut cum = 0;
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             cum += self.latency[i].load(Ordering::Relaxed);
-            out.push_str(&format!("bposhield_http_request_duration_seconds_bucket{{le=\"{}\"}} {cum}\n", *b as f64 / 1000.0));
+            out.push_str(&format!(
+                "bposhield_http_request_duration_seconds_bucket{{le=\"{}\"}} {cum}\n",
+                *b as f64 / 1000.0
+            ));
         }
         cum += self.latency[BUCKETS_MS.len()].load(Ordering::Relaxed);
         out.push_str(&format!("bposhield_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}\n"));

@@ -135,11 +135,16 @@ async fn authz_mw(State((state, access)): State<(AppState, Access)>, req: Reques
     let api = ctx.path.starts_with("/api/") || ctx.path == "/metrics";
     let Some(auth) = ctx.auth.clone() else {
         if api {
-            let msg = if ctx.session_expired { "session expired; sign in again" } else { "sign in or present a bearer token" };
+            let msg = if ctx.session_expired {
+                "session expired; sign in again"
+            } else {
+                "sign in or present a bearer token"
+            };
             let code = if ctx.session_expired { ErrorCode::SessionExpired } else { ErrorCode::NotAuthenticated };
             return AppError::new(code, msg).into_response();
         }
-        let next_path = if req.method() == Method::GET { req.uri().path_and_query().map(|p| p.to_string()) } else { None };
+        let next_path =
+            if req.method() == Method::GET { req.uri().path_and_query().map(|p| p.to_string()) } else { None };
         let mut to = String::from("/signin");
         let mut sep = '?';
         if let Some(n) = next_path.filter(|n| n.starts_with('/') && !n.starts_with("//")) {
@@ -161,21 +166,30 @@ async fn authz_mw(State((state, access)): State<(AppState, Access)>, req: Reques
     }
     if auth.needs_enrolment && action != Action::AccountSelf {
         return if api {
-            AppError::new(ErrorCode::SecondFactorEnrolmentRequired, "your role requires a second factor: enrol one under /account").into_response()
+            AppError::new(
+                ErrorCode::SecondFactorEnrolmentRequired,
+                "your role requires a second factor: enrol one under /account",
+            )
+            .into_response()
         } else {
             Redirect::to("/account?enrol=1").into_response()
         };
     }
     let (req, csrf_ok) = match &auth.via {
-        Via::Session { csrf, .. } if is_unsafe(req.method()) => check_csrf(req, csrf, state.config.http.max_body_bytes).await,
+        Via::Session { csrf, .. } if is_unsafe(req.method()) => {
+            check_csrf(req, csrf, state.config.http.max_body_bytes).await
+        }
         _ => (req, true),
     };
     if !csrf_ok {
         let _ = state
             .audit(&ctx, "auth.csrf", &format!("route:{}", ctx.path), Outcome::Denied, serde_json::json!({}))
             .await;
-        return AppError::new(ErrorCode::CsrfFailed, "the form expired or did not come from this site; reload and try again")
-            .into_response();
+        return AppError::new(
+            ErrorCode::CsrfFailed,
+            "the form expired or did not come from this site; reload and try again",
+        )
+        .into_response();
     }
     let resource = if action == Action::AccountSelf { Resource::OwnAccount } else { Resource::Any };
     match authorize(&auth.actor, action, resource) {

@@ -61,11 +61,11 @@ pub async fn create_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Site
     check(st, ctx, auth, Action::OrgEdit, Resource::Global).await?;
     problems(validate::site(i))?;
     let id = SiteId::new_v7(new_ms(st));
-    let site = st
-        .store
-        .insert_site(id, i, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateName, "code", "a site with this code exists"))?;
+    let site = st.store.insert_site(id, i, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "code",
+        "a site with this code exists",
+    ))?;
     st.audit(ctx, "org.site.create", &format!("site:{id}"), Outcome::Success, json!({})).await?;
     Ok(site)
 }
@@ -75,7 +75,11 @@ pub async fn update_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Site
     st.store.site(id).await.map_err(|_| AppError::not_found("site"))?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(id, None, None)).await?;
     problems(validate::site(i))?;
-    let site = st.store.update_site(id, i).await.map_err(unique_as(ErrorCode::DuplicateName, "code", "a site with this code exists"))?;
+    let site = st.store.update_site(id, i).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "code",
+        "a site with this code exists",
+    ))?;
     st.audit(ctx, "org.site.update", &format!("site:{id}"), Outcome::Success, json!({})).await?;
     Ok(site)
 }
@@ -93,28 +97,36 @@ pub async fn create_process(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &P
     site_exists(st, i.site_id, "site_id").await?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(i.site_id, None, None)).await?;
     let id = ProcessId::new_v7(new_ms(st));
-    let p = st
-        .store
-        .insert_process(id, i, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateName, "code", "a process unit with this code exists"))?;
-    st.audit(ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id })).await?;
+    let p = st.store.insert_process(id, i, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "code",
+        "a process unit with this code exists",
+    ))?;
+    st.audit(ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }))
+        .await?;
     Ok(p)
 }
 
 /// Replaces a process unit's fields.
-pub async fn update_process(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: ProcessId, i: &ProcessInput) -> AppResult<ProcessUnit> {
+pub async fn update_process(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    id: ProcessId,
+    i: &ProcessInput,
+) -> AppResult<ProcessUnit> {
     let old = st.store.process(id).await.map_err(|_| AppError::not_found("process unit"))?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(old.site_id, Some(id), None)).await?;
     problems(validate::process(i))?;
     site_exists(st, i.site_id, "site_id").await?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(i.site_id, Some(id), None)).await?;
-    let p = st
-        .store
-        .update_process(id, i)
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateName, "code", "a process unit with this code exists"))?;
-    st.audit(ctx, "org.process.update", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id })).await?;
+    let p = st.store.update_process(id, i).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "code",
+        "a process unit with this code exists",
+    ))?;
+    st.audit(ctx, "org.process.update", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }))
+        .await?;
     Ok(p)
 }
 
@@ -131,11 +143,11 @@ pub async fn create_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Team
     let p = process_exists(st, i.process_id, "process_id").await?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(p.site_id, Some(p.id), None)).await?;
     let id = TeamId::new_v7(new_ms(st));
-    let t = st
-        .store
-        .insert_team(id, p.site_id, i, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateName, "name", "this process unit already has a team with this name"))?;
+    let t = st.store.insert_team(id, p.site_id, i, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "name",
+        "this process unit already has a team with this name",
+    ))?;
     st.audit(ctx, "org.team.create", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id })).await?;
     Ok(t)
 }
@@ -147,11 +159,11 @@ pub async fn update_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Team
     problems(validate::team(i))?;
     let p = process_exists(st, i.process_id, "process_id").await?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(p.site_id, Some(p.id), Some(id))).await?;
-    let t = st
-        .store
-        .update_team(id, p.site_id, i)
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateName, "name", "this process unit already has a team with this name"))?;
+    let t = st.store.update_team(id, p.site_id, i).await.map_err(unique_as(
+        ErrorCode::DuplicateName,
+        "name",
+        "this process unit already has a team with this name",
+    ))?;
     st.audit(ctx, "org.team.update", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id })).await?;
     Ok(t)
 }
@@ -194,7 +206,9 @@ pub async fn list_people(st: &AppState, auth: &Auth, q: &PeopleQuery) -> AppResu
 pub fn page_limit(limit: Option<u32>) -> AppResult<u32> {
     match limit.unwrap_or(50) {
         0 => Err(AppError::field(ErrorCode::InvalidQuery, "limit", "must be at least 1")),
-        l if l > MAX_LIMIT => Err(AppError::field(ErrorCode::InvalidQuery, "limit", format!("must be at most {MAX_LIMIT}"))),
+        l if l > MAX_LIMIT => {
+            Err(AppError::field(ErrorCode::InvalidQuery, "limit", format!("must be at most {MAX_LIMIT}")))
+        }
         l => Ok(l),
     }
 }
@@ -213,7 +227,11 @@ async fn check_person_refs(st: &AppState, id: Option<PersonId>, i: &PersonInput)
     if let Some(pid) = i.process_id {
         let p = process_exists(st, pid, "process_id").await?;
         if p.site_id != i.site_id {
-            return Err(AppError::field(ErrorCode::TeamSiteMismatch, "process_id", "this process unit belongs to another site"));
+            return Err(AppError::field(
+                ErrorCode::TeamSiteMismatch,
+                "process_id",
+                "this process unit belongs to another site",
+            ));
         }
     }
     if let Some(tid) = i.team_id {
@@ -248,7 +266,11 @@ async fn check_person_refs(st: &AppState, id: Option<PersonId>, i: &PersonInput)
             }
             let lookup = |p: PersonId| chain.iter().position(|c| *c == p).and_then(|n| chain.get(n + 1).copied());
             if bposhield_core::org::creates_cycle(id, mid, 1000, lookup) || cur == Some(id) {
-                return Err(AppError::field(ErrorCode::ManagerCycle, "manager_id", "this manager is managed, directly or not, by this person"));
+                return Err(AppError::field(
+                    ErrorCode::ManagerCycle,
+                    "manager_id",
+                    "this manager is managed, directly or not, by this person",
+                ));
             }
         }
     }
@@ -272,17 +294,23 @@ pub async fn create_person(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Pe
     check_person_refs(st, None, i).await?;
     employee_id_free(st, &i.employee_id, None).await?;
     let id = PersonId::new_v7(new_ms(st));
-    let p = st
-        .store
-        .insert_person(id, i, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateEmployeeId, "employee_id", "another person has this employee id"))?;
+    let p = st.store.insert_person(id, i, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateEmployeeId,
+        "employee_id",
+        "another person has this employee id",
+    ))?;
     st.audit(ctx, "people.create", &format!("person:{id}"), Outcome::Success, json!({ "status": i.status })).await?;
     Ok(p)
 }
 
 /// Replaces a person's fields.
-pub async fn update_person(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: PersonId, i: &PersonInput) -> AppResult<Person> {
+pub async fn update_person(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    id: PersonId,
+    i: &PersonInput,
+) -> AppResult<Person> {
     let old = st.store.person(id).await.map_err(|_| AppError::not_found("person"))?;
     check(st, ctx, auth, Action::PeopleEdit, org_resource(old.site_id, old.process_id, old.team_id)).await?;
     problems(validate::person(i))?;
@@ -292,11 +320,11 @@ pub async fn update_person(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Pe
     }
     check_person_refs(st, Some(id), i).await?;
     employee_id_free(st, &i.employee_id, Some(id)).await?;
-    let p = st
-        .store
-        .update_person(id, i, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateEmployeeId, "employee_id", "another person has this employee id"))?;
+    let p = st.store.update_person(id, i, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateEmployeeId,
+        "employee_id",
+        "another person has this employee id",
+    ))?;
     st.audit(
         ctx,
         "people.update",
@@ -336,12 +364,16 @@ async fn check_scope_exists(st: &AppState, scope: Scope) -> AppResult<()> {
 pub async fn create_user(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &UserInput) -> AppResult<User> {
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     problems(validate::user(i))?;
-    password::check_policy(&i.password, &[&i.username, &i.display_name]).map_err(|e| password_problem("password", &e))?;
+    password::check_policy(&i.password, &[&i.username, &i.display_name])
+        .map_err(|e| password_problem("password", &e))?;
     if st.store.user_auth_by_username(&i.username).await?.is_some() {
         return Err(AppError::field(ErrorCode::DuplicateUsername, "username", "this username is taken"));
     }
     if let Some(pid) = i.person_id {
-        st.store.person(pid).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "person_id", "no such person"))?;
+        st.store
+            .person(pid)
+            .await
+            .map_err(|_| AppError::field(ErrorCode::UnknownReference, "person_id", "no such person"))?;
         if st.store.user_by_person(pid).await?.is_some() {
             return Err(AppError::field(ErrorCode::PersonAlreadyLinked, "person_id", "this person already has a user"));
         }
@@ -357,13 +389,20 @@ pub async fn create_user(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &User
     }
     let hash = hash_password(&i.password)?;
     let id = UserId::new_v7(new_ms(st));
-    let user = st
-        .store
-        .insert_user(id, i, &hash, &grants, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::DuplicateUsername, "username", "this username is taken"))?;
+    let user = st.store.insert_user(id, i, &hash, &grants, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::DuplicateUsername,
+        "username",
+        "this username is taken",
+    ))?;
     let granted: Vec<String> = user.grants.iter().map(|g| format!("{}@{}", g.role, g.scope)).collect();
-    st.audit(ctx, "users.create", &format!("user:{id}"), Outcome::Success, json!({ "grants": granted, "person": i.person_id })).await?;
+    st.audit(
+        ctx,
+        "users.create",
+        &format!("user:{id}"),
+        Outcome::Success,
+        json!({ "grants": granted, "person": i.person_id }),
+    )
+    .await?;
     Ok(user)
 }
 
@@ -383,26 +422,53 @@ pub async fn add_grant(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: User
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     get_user(st, user).await?;
     check_scope_exists(st, g.scope).await?;
-    st.store
-        .insert_grant(GrantId::new_v7(new_ms(st)), user, g, st.clock.now())
-        .await
-        .map_err(unique_as(ErrorCode::Conflict, "role", "the user already holds this role at this scope"))?;
-    st.audit(ctx, "users.grant", &format!("user:{user}"), Outcome::Success, json!({ "role": g.role, "scope": g.scope })).await?;
+    st.store.insert_grant(GrantId::new_v7(new_ms(st)), user, g, st.clock.now()).await.map_err(unique_as(
+        ErrorCode::Conflict,
+        "role",
+        "the user already holds this role at this scope",
+    ))?;
+    st.audit(
+        ctx,
+        "users.grant",
+        &format!("user:{user}"),
+        Outcome::Success,
+        json!({ "role": g.role, "scope": g.scope }),
+    )
+    .await?;
     get_user(st, user).await
 }
 
 /// Revokes a grant.
-pub async fn remove_grant(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: UserId, grant: GrantId) -> AppResult<User> {
+pub async fn remove_grant(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    user: UserId,
+    grant: GrantId,
+) -> AppResult<User> {
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     let u = get_user(st, user).await?;
     let g = u.grants.iter().find(|g| g.id == grant).ok_or_else(|| AppError::not_found("grant"))?;
     st.store.delete_grant(user, grant).await?;
-    st.audit(ctx, "users.revoke", &format!("user:{user}"), Outcome::Success, json!({ "role": g.role, "scope": g.scope })).await?;
+    st.audit(
+        ctx,
+        "users.revoke",
+        &format!("user:{user}"),
+        Outcome::Success,
+        json!({ "role": g.role, "scope": g.scope }),
+    )
+    .await?;
     get_user(st, user).await
 }
 
 /// Disables (ending every session and revoking every token) or re-enables a user.
-pub async fn set_disabled(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: UserId, disabled: bool) -> AppResult<User> {
+pub async fn set_disabled(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    user: UserId,
+    disabled: bool,
+) -> AppResult<User> {
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     get_user(st, user).await?;
     if disabled && auth.is_some_and(|a| a.user.id == user) {
@@ -415,23 +481,49 @@ pub async fn set_disabled(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: U
         (0, 0)
     };
     let action = if disabled { "users.disable" } else { "users.enable" };
-    st.audit(ctx, action, &format!("user:{user}"), Outcome::Success, json!({ "sessions_ended": sessions, "tokens_revoked": tokens })).await?;
+    st.audit(
+        ctx,
+        action,
+        &format!("user:{user}"),
+        Outcome::Success,
+        json!({ "sessions_ended": sessions, "tokens_revoked": tokens }),
+    )
+    .await?;
     get_user(st, user).await
 }
 
 /// Sets a new password for a user (administrator reset): ends their sessions.
-pub async fn reset_password(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: UserId, new_password: &str) -> AppResult<()> {
+pub async fn reset_password(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    user: UserId,
+    new_password: &str,
+) -> AppResult<()> {
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     let u = get_user(st, user).await?;
-    password::check_policy(new_password, &[&u.username, &u.display_name]).map_err(|e| password_problem("password", &e))?;
+    password::check_policy(new_password, &[&u.username, &u.display_name])
+        .map_err(|e| password_problem("password", &e))?;
     st.store.set_password(user, &hash_password(new_password)?, st.clock.now()).await?;
     let ended = st.store.delete_user_sessions(user).await?;
-    st.audit(ctx, "users.reset_password", &format!("user:{user}"), Outcome::Success, json!({ "sessions_ended": ended })).await?;
+    st.audit(
+        ctx,
+        "users.reset_password",
+        &format!("user:{user}"),
+        Outcome::Success,
+        json!({ "sessions_ended": ended }),
+    )
+    .await?;
     Ok(())
 }
 
 /// A page of users.
-pub async fn list_users(st: &AppState, term: Option<&str>, limit: Option<u32>, offset: Option<u64>) -> AppResult<Page<User>> {
+pub async fn list_users(
+    st: &AppState,
+    term: Option<&str>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+) -> AppResult<Page<User>> {
     let limit = page_limit(limit)?;
     let offset = offset.unwrap_or(0);
     let (items, total) = st.store.users(term, limit, offset).await?;
@@ -471,12 +563,23 @@ pub async fn sign_in(st: &AppState, ctx: &Ctx, username: &str, password_input: &
     let object = format!("user:{}", row.id);
     if row.locked_until.is_some_and(|t| t > now) {
         st.audit(ctx, "auth.sign_in", &object, Outcome::Denied, json!({ "reason": "locked" })).await?;
-        return Err(AppError::new(ErrorCode::AccountLocked, "account temporarily locked after repeated failures; try again later"));
+        return Err(AppError::new(
+            ErrorCode::AccountLocked,
+            "account temporarily locked after repeated failures; try again later",
+        ));
     }
     if !password::verify(password_input, &row.password_hash) {
-        let lock = (row.failed_logins + 1 >= st.config.auth.max_failed_logins).then(|| now + st.config.auth.lockout_minutes * 60);
+        let lock = (row.failed_logins + 1 >= st.config.auth.max_failed_logins)
+            .then(|| now + st.config.auth.lockout_minutes * 60);
         st.store.record_failed_login(row.id, lock).await?;
-        st.audit(ctx, "auth.sign_in", &object, Outcome::Failure, json!({ "reason": "bad_password", "locked": lock.is_some() })).await?;
+        st.audit(
+            ctx,
+            "auth.sign_in",
+            &object,
+            Outcome::Failure,
+            json!({ "reason": "bad_password", "locked": lock.is_some() }),
+        )
+        .await?;
         return Err(AppError::new(ErrorCode::BadCredentials, "wrong username or password"));
     }
     if row.disabled {
@@ -489,7 +592,8 @@ pub async fn sign_in(st: &AppState, ctx: &Ctx, username: &str, password_input: &
     if !row.totp_enabled {
         st.store.record_sign_in(row.id, now).await?;
     }
-    st.audit(ctx, "auth.sign_in", &object, Outcome::Success, json!({ "second_factor_pending": row.totp_enabled })).await?;
+    st.audit(ctx, "auth.sign_in", &object, Outcome::Success, json!({ "second_factor_pending": row.totp_enabled }))
+        .await?;
     Ok(SignedIn { cookie, mfa_pending: row.totp_enabled, csrf, user: get_user(st, row.id).await? })
 }
 
@@ -510,7 +614,8 @@ pub async fn sign_in_second_factor(st: &AppState, ctx: &Ctx, auth: &Auth, code: 
     }
     let ok = verify_second_factor(st, &row, code).await?;
     if !ok {
-        let lock = (row.failed_logins + 1 >= st.config.auth.max_failed_logins).then(|| now + st.config.auth.lockout_minutes * 60);
+        let lock = (row.failed_logins + 1 >= st.config.auth.max_failed_logins)
+            .then(|| now + st.config.auth.lockout_minutes * 60);
         st.store.record_failed_login(row.id, lock).await?;
         st.audit(ctx, "auth.second_factor", &object, Outcome::Failure, json!({ "locked": lock.is_some() })).await?;
         return Err(AppError::field(ErrorCode::BadSecondFactor, "code", "wrong or already used code"));
@@ -555,11 +660,19 @@ pub async fn change_password(st: &AppState, ctx: &Ctx, auth: &Auth, current: &st
         st.audit(ctx, "account.password", &format!("user:{}", row.id), Outcome::Failure, json!({})).await?;
         return Err(AppError::field(ErrorCode::BadCredentials, "current_password", "is not your current password"));
     }
-    password::check_policy(new, &[&row.username, &row.display_name]).map_err(|e| password_problem("new_password", &e))?;
+    password::check_policy(new, &[&row.username, &row.display_name])
+        .map_err(|e| password_problem("new_password", &e))?;
     st.store.set_password(row.id, &hash_password(new)?, st.clock.now()).await?;
     // Every session ends, this one included: whoever knew the old password is out.
     let ended = st.store.delete_user_sessions(row.id).await?;
-    st.audit(ctx, "account.password", &format!("user:{}", row.id), Outcome::Success, json!({ "sessions_ended": ended })).await?;
+    st.audit(
+        ctx,
+        "account.password",
+        &format!("user:{}", row.id),
+        Outcome::Success,
+        json!({ "sessions_ended": ended }),
+    )
+    .await?;
     Ok(())
 }
 
@@ -580,7 +693,10 @@ pub async fn totp_begin(st: &AppState, ctx: &Ctx, auth: &Auth) -> AppResult<Totp
     let secret = totp::new_secret();
     st.store.set_totp_secret(auth.user.id, Some(&hex::encode(&secret)), false).await?;
     st.audit(ctx, "account.totp.begin", &format!("user:{}", auth.user.id), Outcome::Success, json!({})).await?;
-    Ok(TotpEnrolment { secret: totp::base32(&secret), uri: totp::otpauth_uri("bposhield", &auth.user.username, &secret) })
+    Ok(TotpEnrolment {
+        secret: totp::base32(&secret),
+        uri: totp::otpauth_uri("bposhield", &auth.user.username, &secret),
+    })
 }
 
 /// Confirms enrolment with a first code; returns the recovery codes (shown once).
@@ -643,7 +759,14 @@ pub async fn issue_token(
     };
     st.store.insert_token(&info, &secret_hash(&secret)).await?;
     let scopes: Vec<String> = info.grants.iter().map(|g| format!("{}@{}", g.role, g.scope)).collect();
-    st.audit(ctx, "tokens.create", &format!("token:{}", info.id), Outcome::Success, json!({ "user": user, "grants": scopes, "expires_at": info.expires_at })).await?;
+    st.audit(
+        ctx,
+        "tokens.create",
+        &format!("token:{}", info.id),
+        Outcome::Success,
+        json!({ "user": user, "grants": scopes, "expires_at": info.expires_at }),
+    )
+    .await?;
     Ok(CreatedToken { token: secret, info })
 }
 
@@ -665,8 +788,16 @@ pub async fn evaluate_controls(st: &AppState, ctx: &Ctx) -> AppResult<Vec<Contro
     let facts = st.store.control_facts(&st.clock.today()).await?;
     let results = controls::evaluate_all(&facts, st.clock.now());
     st.store.insert_control_results(&results, EventId::new_v7(new_ms(st)).0.as_u128()).await?;
-    let failing: Vec<&str> = results.iter().filter(|r| r.status == ControlStatus::Fail).map(|r| r.control_id.as_str()).collect();
-    st.audit(ctx, "controls.evaluate", "controls", Outcome::Success, json!({ "evaluated": results.len(), "failing": failing })).await?;
+    let failing: Vec<&str> =
+        results.iter().filter(|r| r.status == ControlStatus::Fail).map(|r| r.control_id.as_str()).collect();
+    st.audit(
+        ctx,
+        "controls.evaluate",
+        "controls",
+        Outcome::Success,
+        json!({ "evaluated": results.len(), "failing": failing }),
+    )
+    .await?;
     Ok(results)
 }
 
@@ -688,7 +819,8 @@ pub async fn control_summaries(st: &AppState) -> AppResult<Vec<ControlSummary>> 
 
 /// One control, its latest result and its history (newest first).
 pub async fn control_detail(st: &AppState, id: &str) -> AppResult<(ControlSummary, Vec<ControlResult>)> {
-    let summary = control_summaries(st).await?.into_iter().find(|c| c.id == id).ok_or_else(|| AppError::not_found("control"))?;
+    let summary =
+        control_summaries(st).await?.into_iter().find(|c| c.id == id).ok_or_else(|| AppError::not_found("control"))?;
     let history = st.store.control_history(id, 100).await?;
     Ok((summary, history))
 }
@@ -704,8 +836,10 @@ pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
             let mine: Vec<&ControlSummary> = summaries.iter().filter(|c| c.risk == risk).collect();
             let statuses = mine.iter().filter_map(|c| c.latest.as_ref().map(|r| r.status));
             let status = worst(statuses);
-            let passing = mine.iter().filter(|c| c.latest.as_ref().is_some_and(|r| r.status == ControlStatus::Pass)).count();
-            let failing = mine.iter().filter(|c| c.latest.as_ref().is_some_and(|r| r.status == ControlStatus::Fail)).count();
+            let passing =
+                mine.iter().filter(|c| c.latest.as_ref().is_some_and(|r| r.status == ControlStatus::Pass)).count();
+            let failing =
+                mine.iter().filter(|c| c.latest.as_ref().is_some_and(|r| r.status == ControlStatus::Fail)).count();
             // One point per evaluation round: share of this risk's measured controls passing.
             let mut rounds: Vec<(i64, u32, u32)> = Vec::new();
             for r in history.iter().filter(|r| mine.iter().any(|c| c.id == r.control_id)) {
@@ -752,7 +886,12 @@ pub fn sees_all(vis: &Visibility) -> bool {
 /// one transaction, so a bad row rejects the whole batch with its row number and nothing
 /// is half-applied. References (site, process, team, manager) are checked by the
 /// database's foreign keys.
-pub async fn import_people(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, rows: &[(PersonId, PersonInput)]) -> AppResult<u64> {
+pub async fn import_people(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    rows: &[(PersonId, PersonInput)],
+) -> AppResult<u64> {
     for (n, (_, p)) in rows.iter().enumerate() {
         check(st, ctx, auth, Action::PeopleEdit, org_resource(p.site_id, p.process_id, p.team_id)).await?;
         let probs = validate::person(p);
@@ -761,7 +900,10 @@ pub async fn import_people(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, rows: 
         }
     }
     st.store.insert_people(rows, st.clock.now()).await.map_err(|e| match e {
-        StoreError::Unique(m) => AppError::new(ErrorCode::DuplicateEmployeeId, format!("a row repeats an existing employee id ({m}); nothing was imported")),
+        StoreError::Unique(m) => AppError::new(
+            ErrorCode::DuplicateEmployeeId,
+            format!("a row repeats an existing employee id ({m}); nothing was imported"),
+        ),
         other => other.into(),
     })?;
     st.audit(ctx, "people.import", "people", Outcome::Success, json!({ "rows": rows.len() })).await?;
@@ -774,14 +916,23 @@ pub async fn import_people(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, rows: 
 pub async fn import_users(st: &AppState, ctx: &Ctx, users: &[UserInput], password_hash: &str) -> AppResult<u64> {
     for u in users {
         problems(validate::user(u))?;
-        let grants: Vec<(GrantId, GrantInput)> = u.grants.iter().map(|g| (GrantId::new_v7(new_ms(st)), g.clone())).collect();
+        let grants: Vec<(GrantId, GrantInput)> =
+            u.grants.iter().map(|g| (GrantId::new_v7(new_ms(st)), g.clone())).collect();
         let id = UserId::new_v7(new_ms(st));
-        st.store
-            .insert_user(id, u, password_hash, &grants, st.clock.now())
-            .await
-            .map_err(unique_as(ErrorCode::DuplicateUsername, "username", "this username is taken"))?;
+        st.store.insert_user(id, u, password_hash, &grants, st.clock.now()).await.map_err(unique_as(
+            ErrorCode::DuplicateUsername,
+            "username",
+            "this username is taken",
+        ))?;
         let granted: Vec<String> = u.grants.iter().map(|g| format!("{}@{}", g.role, g.scope)).collect();
-        st.audit(ctx, "users.create", &format!("user:{id}"), Outcome::Success, json!({ "grants": granted, "person": u.person_id })).await?;
+        st.audit(
+            ctx,
+            "users.create",
+            &format!("user:{id}"),
+            Outcome::Success,
+            json!({ "grants": granted, "person": u.person_id }),
+        )
+        .await?;
     }
     Ok(users.len() as u64)
 }

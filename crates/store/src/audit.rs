@@ -1,7 +1,7 @@
 //! The audit event table: append and filtered reads. Append-only: there is no update or
 //! delete function here, on purpose. The ledger issue puts a Merkle log behind it.
 
-use crate::{i, os, parse, q, s, Q, Result, Store, StoreError};
+use crate::{i, os, parse, q, s, Result, Store, StoreError, Q};
 use bposhield_proto::AuditEvent;
 
 /// Filters for the audit list.
@@ -80,7 +80,8 @@ impl Store {
                     outcome: s(r, "outcome")?,
                     request_id: s(r, "request_id")?,
                     source_ip: os(r, "source_ip")?,
-                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -118,13 +118,13 @@ impl Store {
         let r = q("INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
                    WHERE job_leases.expires_at < $4 OR job_leases.holder = $2")
-            .arg(job)
-            .arg(holder)
-            .arg(until)
-            .arg(now)
-            .build()
-            .execute(self.pool())
-            .await?;
+        .arg(job)
+        .arg(holder)
+        .arg(until)
+        .arg(now)
+        .build()
+        .execute(self.pool())
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -61,8 +61,7 @@ fn is_comment(stmt: &str) -> bool {
 
 /// The highest applied migration (0 for an empty database).
 pub(crate) async fn current_version(store: &Store) -> Result<i64> {
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(store.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetch_one(store.pool()).await?;
     crate::i(&row, "v")
 }

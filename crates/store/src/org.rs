@@ -1,6 +1,6 @@
 //! Sites, process units, teams and people.
 
-use crate::{i, like_contains, oparse, os, parse, q, s, Q, Result, Store, StoreError};
+use crate::{i, like_contains, oparse, os, parse, q, s, Result, Store, StoreError, Q};
 use bposhield_core::Visibility;
 use bposhield_proto::*;
 use sqlx::any::AnyRow;
@@ -157,9 +157,7 @@ impl Store {
 
     /// All sites, by code.
     pub async fn sites(&self) -> Result<Vec<Site>> {
-        let rows = sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY code"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY code")).fetch_all(self.pool()).await?;
         rows.iter().map(site_row).collect()
     }
 
@@ -401,7 +399,9 @@ impl Store {
         let total = i(&count.build().fetch_one(self.pool()).await?, "n")?;
 
         let mut list = count;
-        list.sql = format!("SELECT {PERSON_COLS} FROM people WHERE 1 = 1{where_sql} ORDER BY family_name, given_name, id LIMIT ");
+        list.sql = format!(
+            "SELECT {PERSON_COLS} FROM people WHERE 1 = 1{where_sql} ORDER BY family_name, given_name, id LIMIT "
+        );
         list.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
         let rows = list.build().fetch_all(self.pool()).await?;
         let items = rows.iter().map(person_row).collect::<Result<Vec<_>>>()?;

@@ -1,6 +1,6 @@
 //! Users, role grants, second factor, sessions and API tokens.
 
-use crate::{i, oi, oparse, os, parse, q, s, Q, Result, Store, StoreError};
+use crate::{i, oi, oparse, os, parse, q, s, Result, Store, StoreError, Q};
 use bposhield_proto::*;
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
@@ -172,11 +172,8 @@ impl Store {
 
     /// Sign-in data for a user id.
     pub async fn user_auth(&self, id: UserId) -> Result<UserAuthRow> {
-        let r = q("SELECT username FROM users WHERE id = $1")
-            .arg(id.to_string())
-            .build()
-            .fetch_one(self.pool())
-            .await?;
+        let r =
+            q("SELECT username FROM users WHERE id = $1").arg(id.to_string()).build().fetch_one(self.pool()).await?;
         self.user_auth_by_username(&s(&r, "username")?).await?.ok_or(StoreError::NotFound)
     }
 
@@ -317,12 +314,13 @@ impl Store {
     /// Remembers the last TOTP step used, refusing replays. Returns false when a
     /// concurrent sign-in already used this or a later step.
     pub async fn use_totp_step(&self, id: UserId, step: i64) -> Result<bool> {
-        let r = q("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)")
-            .arg(step)
-            .arg(id.to_string())
-            .build()
-            .execute(self.pool())
-            .await?;
+        let r =
+            q("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)")
+                .arg(step)
+                .arg(id.to_string())
+                .build()
+                .execute(self.pool())
+                .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -367,7 +365,15 @@ impl Store {
     // ---- sessions ------------------------------------------------------------------
 
     /// Stores a session under the hash of its cookie value.
-    pub async fn insert_session(&self, id_hash: &str, user: UserId, csrf: &str, mfa_pending: bool, now: i64, ip: Option<String>) -> Result<()> {
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        user: UserId,
+        csrf: &str,
+        mfa_pending: bool,
+        now: i64,
+        ip: Option<String>,
+    ) -> Result<()> {
         q("INSERT INTO sessions (id_hash, user_id, csrf, mfa_pending, created_at, last_seen_at, source_ip) VALUES ($1, $2, $3, $4, $5, $5, $6)")
             .arg(id_hash)
             .arg(user.to_string())
@@ -498,8 +504,10 @@ impl Store {
 
     /// Revokes one token.
     pub async fn revoke_token(&self, id: TokenId, now: i64) -> Result<()> {
-        self.exec_one(q("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2").arg(now).arg(id.to_string()))
-            .await
+        self.exec_one(
+            q("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2").arg(now).arg(id.to_string()),
+        )
+        .await
     }
 
     /// Revokes every token of a user; returns how many were live.

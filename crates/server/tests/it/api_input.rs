@@ -98,23 +98,27 @@ async fn bad_input_is_refused_cleanly(db: Db) {
     let mut a_body = valid.clone();
     a_body["employee_id"] = json!("E200");
     a_body["manager_id"] = b["id"].clone();
-    let (st, v) = send(&s, Method::PUT, &format!("/api/v1/people/{}", a["id"].as_str().unwrap()), &a_body.to_string()).await;
+    let (st, v) =
+        send(&s, Method::PUT, &format!("/api/v1/people/{}", a["id"].as_str().unwrap()), &a_body.to_string()).await;
     assert_eq!((st, v["code"].as_str()), (422, Some("BPS-ORG-0002")), "{v}");
     a_body["manager_id"] = a["id"].clone();
-    let (st, v) = send(&s, Method::PUT, &format!("/api/v1/people/{}", a["id"].as_str().unwrap()), &a_body.to_string()).await;
+    let (st, v) =
+        send(&s, Method::PUT, &format!("/api/v1/people/{}", a["id"].as_str().unwrap()), &a_body.to_string()).await;
     assert_eq!((st, v["code"].as_str()), (422, Some("BPS-ORG-0002")), "{v}");
     // Unchanged after the refusals.
-    let p: Person = s.req(Role::Hr, Method::GET, &format!("/api/v1/people/{}", a["id"].as_str().unwrap())).send().await.unwrap().json().await.unwrap();
+    let p: Person = s
+        .req(Role::Hr, Method::GET, &format!("/api/v1/people/{}", a["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p.manager_id, None);
 
     // A team placed in a process of another site is refused too.
-    let (st, v) = send(
-        &s,
-        Method::POST,
-        "/api/v1/teams",
-        &json!({ "process_id": s.process.id, "name": "" }).to_string(),
-    )
-    .await;
+    let (st, v) =
+        send(&s, Method::POST, "/api/v1/teams", &json!({ "process_id": s.process.id, "name": "" }).to_string()).await;
     assert_eq!((st, v["field"].as_str()), (422, Some("name")), "{v}");
     let r = s
         .req(Role::PlatformAdmin, Method::POST, "/api/v1/processes")
@@ -141,20 +145,15 @@ async fn people_crud_and_paging(db: Db) {
     let page: Page<Person> =
         s.req(Role::Hr, Method::GET, "/api/v1/people?q=family2&limit=50").send().await.unwrap().json().await.unwrap();
     assert_eq!(page.total, 10);
-    let page: Page<Person> = s
-        .req(Role::Hr, Method::GET, "/api/v1/people?status=terminated")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Page<Person> =
+        s.req(Role::Hr, Method::GET, "/api/v1/people?status=terminated").send().await.unwrap().json().await.unwrap();
     assert_eq!(page.total, 0);
     // Edit: terminate someone; the audit trail records the change without personal data.
     let mut p = person_input("E000001", &s.site, &s.process, &s.team);
     p.status = EmploymentStatus::Terminated;
     p.exit_date = Some("2026-11-28".into());
-    let (st, v) = send(&s, Method::PUT, &format!("/api/v1/people/{}", s.person.id), &serde_json::to_string(&p).unwrap()).await;
+    let (st, v) =
+        send(&s, Method::PUT, &format!("/api/v1/people/{}", s.person.id), &serde_json::to_string(&p).unwrap()).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "terminated");
     let events: Page<AuditEvent> = s

@@ -27,7 +27,10 @@ async fn sign_in(s: &TestServer, username: &str, password: &str) -> (StatusCode,
     let body: Value = r.json().await.unwrap();
     let session = set_cookie.map(|c| {
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"), "{c}");
-        Session { cookie: c.split(';').next().unwrap().to_owned(), csrf: body["csrf_token"].as_str().unwrap_or("").to_owned() }
+        Session {
+            cookie: c.split(';').next().unwrap().to_owned(),
+            csrf: body["csrf_token"].as_str().unwrap_or("").to_owned(),
+        }
     });
     (status, body, session)
 }
@@ -49,9 +52,19 @@ async fn session_csrf_lockout_and_timeouts(db: Db) {
     let r = with(&s, &sess, Method::POST, "/api/v1/people").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "BPS-AUTH-0004");
-    let r = with(&s, &sess, Method::POST, "/api/v1/people").header("x-csrf-token", "wrong").json(&body).send().await.unwrap();
+    let r = with(&s, &sess, Method::POST, "/api/v1/people")
+        .header("x-csrf-token", "wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = with(&s, &sess, Method::POST, "/api/v1/people").header("x-csrf-token", &sess.csrf).json(&body).send().await.unwrap();
+    let r = with(&s, &sess, Method::POST, "/api/v1/people")
+        .header("x-csrf-token", &sess.csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     // Idle timeout (30 min by default); a request within it slides the window.
     s.clock.advance(29 * 60);
@@ -65,7 +78,8 @@ async fn session_csrf_lockout_and_timeouts(db: Db) {
     // Sign-out ends the session server-side.
     let (_, _, sess) = sign_in(&s, "u.hr", PASSWORD).await;
     let sess = sess.unwrap();
-    let r = with(&s, &sess, Method::POST, "/api/v1/auth/signout").header("x-csrf-token", &sess.csrf).send().await.unwrap();
+    let r =
+        with(&s, &sess, Method::POST, "/api/v1/auth/signout").header("x-csrf-token", &sess.csrf).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(with(&s, &sess, Method::GET, "/api/v1/me").send().await.unwrap().status(), 401);
     // Lockout after five failures, even with the right password afterwards.
@@ -105,7 +119,8 @@ async fn session_csrf_lockout_and_timeouts(db: Db) {
 }
 
 async fn second_factor_enrolment_and_sign_in(db: Db) {
-    let Some(s) = TestServer::start_with(db, "totp", |c| c.auth.require_totp_roles = vec![Role::SecurityOfficer]).await else {
+    let Some(s) = TestServer::start_with(db, "totp", |c| c.auth.require_totp_roles = vec![Role::SecurityOfficer]).await
+    else {
         return;
     };
     let (_, _, sess) = sign_in(&s, "u.security-officer", PASSWORD).await;
@@ -136,7 +151,8 @@ async fn second_factor_enrolment_and_sign_in(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let codes: Vec<String> = serde_json::from_value(r.json::<Value>().await.unwrap()["recovery_codes"].clone()).unwrap();
+    let codes: Vec<String> =
+        serde_json::from_value(r.json::<Value>().await.unwrap()["recovery_codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
     assert_eq!(with(&s, &sess, Method::GET, "/api/v1/dashboard").send().await.unwrap().status(), 200);
 
@@ -159,7 +175,11 @@ async fn second_factor_enrolment_and_sign_in(db: Db) {
     assert_ne!(fresh, pending.cookie, "session id rotates after the second factor");
     let full = Session { cookie: fresh, csrf: String::new() };
     assert_eq!(with(&s, &full, Method::GET, "/api/v1/dashboard").send().await.unwrap().status(), 200);
-    assert_eq!(with(&s, &pending, Method::GET, "/api/v1/me").send().await.unwrap().status(), 401, "pending session ended");
+    assert_eq!(
+        with(&s, &pending, Method::GET, "/api/v1/me").send().await.unwrap().status(),
+        401,
+        "pending session ended"
+    );
 
     // A recovery code works once.
     let (_, _, p2) = sign_in(&s, "u.security-officer", PASSWORD).await;
@@ -217,7 +237,8 @@ async fn tokens_expire_and_revoke(db: Db) {
     let results: Vec<ControlResult> = r.json().await.unwrap();
     let tok = results.iter().find(|r| r.control_id == "CTL-R3-002").unwrap();
     assert_eq!(tok.status, ControlStatus::Pass);
-    let dash: Vec<RiskTile> = s.req(Role::Executive, Method::GET, "/api/v1/dashboard").send().await.unwrap().json().await.unwrap();
+    let dash: Vec<RiskTile> =
+        s.req(Role::Executive, Method::GET, "/api/v1/dashboard").send().await.unwrap().json().await.unwrap();
     assert_eq!(dash.len(), 10);
     let r1 = dash.iter().find(|t| t.risk == Risk::R1).unwrap();
     assert_eq!(r1.status, ControlStatus::NotMeasured);

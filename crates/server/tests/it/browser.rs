@@ -23,8 +23,11 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Option<Driver> {
-        let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].into_iter().find(|p| std::path::Path::new(p).exists());
-        let browser = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let browser =
+            ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
         let (Some(driver), Some(browser)) = (driver, browser) else {
             assert!(
                 std::env::var("BPOSHIELD_REQUIRE_BROWSER").is_err(),
@@ -58,7 +61,8 @@ impl Driver {
             ]}
         }}});
         let v: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
+        let session =
+            v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
         Some(Driver { child, http, base, session, profile })
     }
 
@@ -80,8 +84,16 @@ impl Driver {
     async fn find(&self, css: &str) -> String {
         for _ in 0..50 {
             let url = format!("{}/session/{}/element", self.base, self.session);
-            let v: Value =
-                self.http.post(url).json(&json!({ "using": "css selector", "value": css })).send().await.unwrap().json().await.unwrap();
+            let v: Value = self
+                .http
+                .post(url)
+                .json(&json!({ "using": "css selector", "value": css }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if let Some(id) = v["value"][ELEMENT].as_str() {
                 return id.to_owned();
             }
@@ -104,7 +116,11 @@ impl Driver {
 
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), json!({})).await.as_str().unwrap_or_default().to_owned()
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), json!({}))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn url(&self) -> String {

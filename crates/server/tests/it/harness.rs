@@ -54,9 +54,7 @@ impl TestServer {
         let unique = Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("bposhield-it-{test}-{unique}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut cfg = Config::default();
-        cfg.data_dir = dir.clone();
-        cfg.port = 0;
+        let mut cfg = Config { data_dir: dir.clone(), port: 0, ..Config::default() };
         cfg.auth.require_totp_roles.clear();
         cfg.controls.evaluate_every_seconds = 3600;
         let mut cleanup = None;
@@ -90,7 +88,12 @@ impl TestServer {
             &state,
             &ctx,
             None,
-            &SiteInput { code: "MNL1".into(), name: "Manila One".into(), city: "Manila".into(), country: "Philippines".into() },
+            &SiteInput {
+                code: "MNL1".into(),
+                name: "Manila One".into(),
+                city: "Manila".into(),
+                country: "Philippines".into(),
+            },
         )
         .await
         .unwrap();
@@ -98,17 +101,26 @@ impl TestServer {
             &state,
             &ctx,
             None,
-            &ProcessInput { site_id: site.id, code: "ACME-CARDS".into(), name: "Acme Bank cards, inbound".into(), client: "Acme Bank".into() },
+            &ProcessInput {
+                site_id: site.id,
+                code: "ACME-CARDS".into(),
+                name: "Acme Bank cards, inbound".into(),
+                client: "Acme Bank".into(),
+            },
         )
         .await
         .unwrap();
-        let team = services::create_team(&state, &ctx, None, &TeamInput { process_id: process.id, name: "Cards T01".into() })
+        let team =
+            services::create_team(&state, &ctx, None, &TeamInput { process_id: process.id, name: "Cards T01".into() })
+                .await
+                .unwrap();
+        let other_team =
+            services::create_team(&state, &ctx, None, &TeamInput { process_id: process.id, name: "Cards T02".into() })
+                .await
+                .unwrap();
+        let person = services::create_person(&state, &ctx, None, &person_input("E000001", &site, &process, &team))
             .await
             .unwrap();
-        let other_team = services::create_team(&state, &ctx, None, &TeamInput { process_id: process.id, name: "Cards T02".into() })
-            .await
-            .unwrap();
-        let person = services::create_person(&state, &ctx, None, &person_input("E000001", &site, &process, &team)).await.unwrap();
         let mut tokens = HashMap::new();
         let mut users = HashMap::new();
         for role in Role::ALL {
@@ -126,16 +138,10 @@ impl TestServer {
             )
             .await
             .unwrap();
-            let t = services::issue_token(
-                &state,
-                &ctx,
-                u.id,
-                "test",
-                30,
-                vec![GrantInput { role, scope: Scope::Global }],
-            )
-            .await
-            .unwrap();
+            let t =
+                services::issue_token(&state, &ctx, u.id, "test", 30, vec![GrantInput { role, scope: Scope::Global }])
+                    .await
+                    .unwrap();
             tokens.insert(role, t.token);
             users.insert(role, u);
         }

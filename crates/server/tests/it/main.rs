@@ -2,6 +2,8 @@
 //! (SQLite always; PostgreSQL too when `BPOSHIELD_TEST_PG_URL` is set), and a real
 //! headless Chromium for the browser test. One test binary for the crate, to save links.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api_input;
 mod auth_flows;
 mod browser;

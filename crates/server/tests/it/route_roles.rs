@@ -59,11 +59,8 @@ async fn every_route_answers_as_the_table_says(db: Db) {
             match route.access {
                 Access::Public => {}
                 Access::Signed(action) => {
-                    let actor = Actor {
-                        user_id: s.users[&role].id,
-                        person_id: None,
-                        grants: vec![(role, Scope::Global)],
-                    };
+                    let actor =
+                        Actor { user_id: s.users[&role].id, person_id: None, grants: vec![(role, Scope::Global)] };
                     let resource = if action == Action::AccountSelf { Resource::OwnAccount } else { Resource::Any };
                     let allowed = authorize(&actor, action, resource).is_allow();
                     if allowed {
