@@ -14,6 +14,8 @@ PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || tr
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || need+=(postgresql)
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 command -v chromium >/dev/null || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq
@@ -31,7 +33,7 @@ as_pg "'$PGBIN/pg_ctl' -D '$PGDATA' -o \"-p $PGPORT -k /tmp -c listen_addresses=
 cleanup() { as_pg "'$PGBIN/pg_ctl' -D '$PGDATA' -m fast stop >/dev/null 2>&1" || true; rm -rf "$PGDATA" "$PGDATA.initdb.log"; }
 trap cleanup EXIT
 
-export BPOSHIELD_REQUIRE_BROWSER=1
+export BPOSHIELD_TEST_REQUIRE_TOOLS=1
 echo "== tests on SQLite"
 cargo test --workspace --locked
 echo "== tests on PostgreSQL"

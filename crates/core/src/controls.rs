@@ -114,6 +114,7 @@ pub fn evaluate_all(facts: &Facts, now: i64) -> Vec<ControlResult> {
 /// Turns "which items fail" into a status and evidence. No items → not measured.
 fn judge<'a>(
     what: &str,
+    kind: &str,
     items: impl Iterator<Item = (&'a str, bool)>,
     failing_means: &str,
 ) -> (ControlStatus, Evidence) {
@@ -125,7 +126,7 @@ fn judge<'a>(
         if !ok {
             failing_count += 1;
             if failing.len() < MAX_EVIDENCE_IDS {
-                failing.push(id.to_owned());
+                failing.push(format!("{kind}:{id}"));
             }
         }
     }
@@ -147,6 +148,7 @@ fn judge<'a>(
 fn check_leaver_users(f: &Facts) -> (ControlStatus, Evidence) {
     judge(
         "linked users",
+        "user",
         f.linked_users.iter().map(|(id, terminated, exit)| {
             let left = *terminated || exit.as_deref().is_some_and(|d| d <= f.today.as_str());
             (id.as_str(), !left)
@@ -156,19 +158,29 @@ fn check_leaver_users(f: &Facts) -> (ControlStatus, Evidence) {
 }
 
 fn check_token_expiry(f: &Facts) -> (ControlStatus, Evidence) {
-    judge("active tokens", f.active_tokens.iter().map(|(id, exp)| (id.as_str(), exp.is_some())), "never expire")
+    judge(
+        "active tokens",
+        "token",
+        f.active_tokens.iter().map(|(id, exp)| (id.as_str(), exp.is_some())),
+        "never expire",
+    )
 }
 
 fn check_privileged_mfa(f: &Facts) -> (ControlStatus, Evidence) {
-    judge("privileged users", f.privileged_users.iter().map(|(id, mfa)| (id.as_str(), *mfa)), "have no second factor")
+    judge(
+        "privileged users",
+        "user",
+        f.privileged_users.iter().map(|(id, mfa)| (id.as_str(), *mfa)),
+        "have no second factor",
+    )
 }
 
 fn check_process_heads(f: &Facts) -> (ControlStatus, Evidence) {
-    judge("process units", f.processes.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no process head")
+    judge("process units", "process", f.processes.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no process head")
 }
 
 fn check_team_managers(f: &Facts) -> (ControlStatus, Evidence) {
-    judge("teams", f.teams.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no team manager")
+    judge("teams", "team", f.teams.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no team manager")
 }
 
 /// The worst status among results: fail beats pass; none measured gives not measured.
@@ -225,7 +237,7 @@ mod tests {
         let (s, e) = check_leaver_users(&f);
         assert_eq!(s, ControlStatus::Fail);
         assert_eq!((e.checked, e.failing), (4, 2));
-        assert_eq!(e.failing_ids, ["u2", "u3"]);
+        assert_eq!(e.failing_ids, ["user:u2", "user:u3"]);
     }
 
     #[test]

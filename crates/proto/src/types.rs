@@ -501,7 +501,8 @@ pub struct Evidence {
     pub summary: String,
     pub checked: u64,
     pub failing: u64,
-    /// Ids of the failing items (capped; `failing` has the full count).
+    /// References of the failing items, `kind:id` (e.g. `user:<id>`, `process:<id>`);
+    /// capped, `failing` has the full count.
     pub failing_ids: Vec<String>,
 }
 

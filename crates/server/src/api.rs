@@ -460,8 +460,9 @@ async fn list_people(
     State(st): State<AppState>,
     Authed(_, a): Authed,
     ApiQuery(q): ApiQuery<PeopleQuery>,
-) -> AppResult<Json<Page<Person>>> {
-    Ok(Json(svc::list_people(&st, &a, &q).await?))
+) -> AppResult<Response> {
+    let body = svc::list_people_json(&st, &a, &q).await?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Creates a person.

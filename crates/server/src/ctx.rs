@@ -162,6 +162,55 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}")
 }
 
+/// Cached bearer-token authentications, so a machine client's request does not pay
+/// three queries before its real work.
+///
+/// Freshness: an entry lives at most [`AuthCache::TTL`] seconds; every change of access
+/// (grant, revocation, disabling, token revocation) clears this replica's cache at once
+/// and advances the database's access epoch, which the other replicas poll every second
+/// ([`crate::jobs`]). So a revoked token stops working here immediately and everywhere
+/// within about a second. Sessions (people in browsers) are not cached.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<String, (Auth, i64, Option<i64>)>>,
+    epoch: std::sync::atomic::AtomicI64,
+}
+
+impl AuthCache {
+    /// Longest life of an entry, in seconds (also bounds how stale `last_used_at` gets).
+    pub const TTL: i64 = 60;
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, token_hash: &str, now: i64) -> Option<Auth> {
+        let map = self.entries.lock().ok()?;
+        let (auth, cached_at, expires_at) = map.get(token_hash)?;
+        (now - cached_at < Self::TTL && expires_at.is_none_or(|e| e > now)).then(|| auth.clone())
+    }
+
+    fn put(&self, token_hash: String, auth: Auth, now: i64, expires_at: Option<i64>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= Self::MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(token_hash, (auth, now, expires_at));
+        }
+    }
+
+    /// Forgets every cached authentication.
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
+
+    /// Clears the cache when the database's epoch moved since the last look.
+    pub fn observe_epoch(&self, epoch: i64) {
+        if self.epoch.swap(epoch, std::sync::atomic::Ordering::SeqCst) != epoch {
+            self.clear();
+        }
+    }
+}
+
 /// Per-source-address sign-in throttle: a fixed one-minute window per address.
 pub struct SignInLimiter {
     per_minute: u32,
@@ -259,9 +308,14 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
     if let Some(bearer) =
         headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     {
+        let token_hash = secret_hash(bearer.trim());
+        if let Some(auth) = state.auth_cache.get(&token_hash, now) {
+            ctx.auth = Some(auth);
+            return Ok(());
+        }
         let row = state
             .store
-            .token_by_hash(&secret_hash(bearer.trim()))
+            .token_by_hash(&token_hash)
             .await?
             .ok_or_else(|| AppError::new(ErrorCode::TokenExpired, "unknown, expired or revoked token"))?;
         let info = row.info;
@@ -282,12 +336,14 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
         if info.last_used_at.is_none_or(|t| t < now - 60) {
             state.store.touch_token(info.id, now).await?;
         }
-        ctx.auth = Some(Auth {
+        let auth = Auth {
             actor: Actor { user_id: user.id, person_id: user.person_id, grants },
             user,
             via: Via::Token(info.id),
             needs_enrolment: false,
-        });
+        };
+        state.auth_cache.put(token_hash, auth.clone(), now, info.expires_at);
+        ctx.auth = Some(auth);
         return Ok(());
     }
     if let Some(cookie_value) = cookie(headers, SESSION_COOKIE) {

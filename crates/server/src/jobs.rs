@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// Starts the periodic jobs on the current runtime.
 pub fn spawn(state: AppState) {
+    spawn_epoch_watch(state.clone());
     tokio::spawn(async move {
         let every = state.config.controls.evaluate_every_seconds;
         // A first round right away, so a fresh server shows real results, not "never".
@@ -34,4 +35,19 @@ pub async fn run_once(state: &AppState, every: u64) -> Result<bool, crate::AppEr
     let auth = &state.config.auth;
     state.store.purge_sessions(now - auth.session_idle_minutes * 60, now - auth.session_absolute_hours * 3600).await?;
     Ok(true)
+}
+
+/// Polls the access epoch every second and drops cached token authentications when
+/// another replica changed someone's access.
+pub fn spawn_epoch_watch(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            match state.store.auth_epoch().await {
+                Ok(epoch) => state.auth_cache.observe_epoch(epoch),
+                // Unknown state: forget everything rather than trust stale entries.
+                Err(_) => state.auth_cache.clear(),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }

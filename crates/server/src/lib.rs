@@ -38,6 +38,7 @@ pub struct Inner {
     pub config: Config,
     pub audit: Arc<dyn audit::AuditSink>,
     pub limiter: ctx::SignInLimiter,
+    pub auth_cache: ctx::AuthCache,
     pub metrics: metrics::Metrics,
     /// Identifies this replica in job leases.
     pub instance: String,
@@ -60,6 +61,7 @@ impl AppState {
             store,
             clock,
             limiter: ctx::SignInLimiter::new(config.auth.signin_per_ip_per_minute),
+            auth_cache: ctx::AuthCache::default(),
             config,
             audit,
             metrics: metrics::Metrics::default(),

@@ -188,18 +188,30 @@ pub struct PeopleQuery {
 /// A page of people the caller may see.
 pub async fn list_people(st: &AppState, auth: &Auth, q: &PeopleQuery) -> AppResult<Page<Person>> {
     let vis = bposhield_core::authz::visibility(&auth.actor, Action::PeopleView);
-    let limit = page_limit(q.limit)?;
-    let f = PeopleFilter {
+    let f = people_filter(q)?;
+    let (items, total) = st.store.people(&f, &vis).await?;
+    Ok(Page { items, total, limit: f.limit, offset: f.offset })
+}
+
+/// The same page as [`list_people`], already serialised: the API's hot path (see
+/// `Store::people_page_json`).
+pub async fn list_people_json(st: &AppState, auth: &Auth, q: &PeopleQuery) -> AppResult<String> {
+    let vis = bposhield_core::authz::visibility(&auth.actor, Action::PeopleView);
+    let f = people_filter(q)?;
+    let (items, total) = st.store.people_page_json(&f, &vis).await?;
+    Ok(format!(r#"{{"items":[{items}],"total":{total},"limit":{},"offset":{}}}"#, f.limit, f.offset))
+}
+
+fn people_filter(q: &PeopleQuery) -> AppResult<PeopleFilter> {
+    Ok(PeopleFilter {
         q: q.q.clone(),
         site_id: q.site_id,
         process_id: q.process_id,
         team_id: q.team_id,
         status: q.status,
-        limit,
+        limit: page_limit(q.limit)?,
         offset: q.offset.unwrap_or(0),
-    };
-    let (items, total) = st.store.people(&f, &vis).await?;
-    Ok(Page { items, total, limit, offset: f.offset })
+    })
 }
 
 /// Validates a page size.
@@ -360,6 +372,14 @@ async fn check_scope_exists(st: &AppState, scope: Scope) -> AppResult<()> {
     }
 }
 
+/// Someone's access shrank or grew: drop cached token authentications here now, and on
+/// the other replicas within a second (they poll the epoch).
+async fn access_changed(st: &AppState) -> AppResult<()> {
+    st.auth_cache.clear();
+    st.store.bump_auth_epoch().await?;
+    Ok(())
+}
+
 /// Creates a user with grants.
 pub async fn create_user(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &UserInput) -> AppResult<User> {
     check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
@@ -427,6 +447,7 @@ pub async fn add_grant(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, user: User
         "role",
         "the user already holds this role at this scope",
     ))?;
+    access_changed(st).await?;
     st.audit(
         ctx,
         "users.grant",
@@ -450,6 +471,7 @@ pub async fn remove_grant(
     let u = get_user(st, user).await?;
     let g = u.grants.iter().find(|g| g.id == grant).ok_or_else(|| AppError::not_found("grant"))?;
     st.store.delete_grant(user, grant).await?;
+    access_changed(st).await?;
     st.audit(
         ctx,
         "users.revoke",
@@ -475,6 +497,7 @@ pub async fn set_disabled(
         return Err(AppError::new(ErrorCode::Conflict, "you cannot disable your own account"));
     }
     st.store.set_user_disabled(user, disabled).await?;
+    access_changed(st).await?;
     let (sessions, tokens) = if disabled {
         (st.store.delete_user_sessions(user).await?, st.store.revoke_user_tokens(user, st.clock.now()).await?)
     } else {
@@ -777,6 +800,7 @@ pub async fn revoke_token(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Tok
         check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     }
     st.store.revoke_token(id, st.clock.now()).await?;
+    access_changed(st).await?;
     st.audit(ctx, "tokens.revoke", &format!("token:{id}"), Outcome::Success, json!({})).await?;
     Ok(())
 }
@@ -825,11 +849,13 @@ pub async fn control_detail(st: &AppState, id: &str) -> AppResult<(ControlSummar
     Ok((summary, history))
 }
 
-/// The ten risk tiles, with a trend over the last 30 days of evaluations.
+/// Evaluation rounds a dashboard trend line covers.
+pub const TREND_ROUNDS: u32 = 30;
+
+/// The ten risk tiles, with a trend over the last [`TREND_ROUNDS`] evaluation rounds.
 pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
     let summaries = control_summaries(st).await?;
-    let since = st.clock.now() - 30 * 86_400;
-    let history = st.store.control_results_since(since).await?;
+    let history = st.store.control_results_recent(TREND_ROUNDS).await?;
     Ok(Risk::ALL
         .into_iter()
         .map(|risk| {
@@ -854,13 +880,7 @@ pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
                     _ => rounds.push((r.evaluated_at, u32::from(r.status == ControlStatus::Pass), 1)),
                 }
             }
-            let trend = rounds
-                .iter()
-                .rev()
-                .take(30)
-                .rev()
-                .map(|(_, p, a)| u8::try_from(p * 100 / (*a).max(1)).unwrap_or(100))
-                .collect();
+            let trend = rounds.iter().map(|(_, p, a)| u8::try_from(p * 100 / (*a).max(1)).unwrap_or(100)).collect();
             RiskTile {
                 risk,
                 title: risk.title().to_owned(),

@@ -45,6 +45,8 @@ CREATE TABLE people (
     hire_date TEXT NOT NULL,
     exit_date TEXT,
     search TEXT NOT NULL,
+    -- The row as API JSON, written from the same value as the columns (list pages).
+    doc TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -135,6 +137,25 @@ CREATE TABLE control_results (
     evaluated_at BIGINT NOT NULL
 );
 CREATE INDEX control_results_control ON control_results(control_id, evaluated_at);
+CREATE INDEX control_results_at ON control_results(evaluated_at);
+
+-- The latest result of each control, kept beside the history so the dashboard reads a
+-- handful of rows however long the history grows.
+CREATE TABLE control_latest (
+    control_id TEXT PRIMARY KEY,
+    result_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    evaluated_at BIGINT NOT NULL
+);
+
+-- Bumped whenever a user's access changes (grant, revocation, disabling): replicas
+-- poll it to drop cached token authentications within a second.
+CREATE TABLE auth_epoch (
+    id BIGINT PRIMARY KEY,
+    epoch BIGINT NOT NULL
+);
+INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
 
 CREATE TABLE job_leases (
     name TEXT PRIMARY KEY,

@@ -6,14 +6,31 @@ use bposhield_proto::{ControlResult, Role};
 use sqlx::Row;
 
 impl Store {
-    /// Stores one evaluation round (all results of one run) in one transaction.
+    /// Stores one evaluation round (all results of one run) in one transaction: the
+    /// history rows and the per-control latest result.
     pub async fn insert_control_results(&self, results: &[ControlResult], id_seed: u128) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for (n, r) in results.iter().enumerate() {
             let evidence = serde_json::to_string(&r.evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let id = uuid::Uuid::from_u128(id_seed.wrapping_add(n as u128)).to_string();
             q("INSERT INTO control_results (id, control_id, status, evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5)")
-                .arg(uuid::Uuid::from_u128(id_seed.wrapping_add(n as u128)).to_string())
+                .arg(id.clone())
                 .arg(r.control_id.as_str())
+                .arg(r.status.as_str())
+                .arg(evidence.clone())
+                .arg(r.evaluated_at)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+            // Rounds may be stored out of order (replicas, clock steps): newest time wins,
+            // and within one second the later-inserted (higher id) row.
+            q("INSERT INTO control_latest (control_id, result_id, status, evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5) \
+               ON CONFLICT (control_id) DO UPDATE SET result_id = excluded.result_id, status = excluded.status, \
+               evidence = excluded.evidence, evaluated_at = excluded.evaluated_at \
+               WHERE control_latest.evaluated_at < excluded.evaluated_at \
+                  OR (control_latest.evaluated_at = excluded.evaluated_at AND control_latest.result_id < excluded.result_id)")
+                .arg(r.control_id.as_str())
+                .arg(id)
                 .arg(r.status.as_str())
                 .arg(evidence)
                 .arg(r.evaluated_at)
@@ -25,19 +42,13 @@ impl Store {
         Ok(())
     }
 
-    /// The latest result of every control that has one.
+    /// The latest result of every control that has one, by control id.
     pub async fn latest_control_results(&self) -> Result<Vec<ControlResult>> {
-        let rows = sqlx::query(
-            "SELECT c.control_id, c.status, c.evidence, c.evaluated_at FROM control_results c \
-             JOIN (SELECT control_id, MAX(evaluated_at) AS m FROM control_results GROUP BY control_id) l \
-             ON c.control_id = l.control_id AND c.evaluated_at = l.m ORDER BY c.control_id, c.id DESC",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut out: Vec<ControlResult> = rows.iter().map(result_row).collect::<Result<_>>()?;
-        // Two rounds in the same second leave two rows with the same time; keep one.
-        out.dedup_by(|a, b| a.control_id == b.control_id);
-        Ok(out)
+        let rows =
+            sqlx::query("SELECT control_id, status, evidence, evaluated_at FROM control_latest ORDER BY control_id")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(result_row).collect()
     }
 
     /// History of one control, newest first.
@@ -51,10 +62,13 @@ impl Store {
         rows.iter().map(result_row).collect()
     }
 
-    /// Every result since `since`, oldest first (for dashboard trends).
-    pub async fn control_results_since(&self, since: i64) -> Result<Vec<ControlResult>> {
-        let rows = q("SELECT control_id, status, evidence, evaluated_at FROM control_results WHERE evaluated_at >= $1 ORDER BY evaluated_at, id")
-            .arg(since)
+    /// Every result of the last `rounds` evaluation times, oldest first (for dashboard
+    /// trends). Bounded however long the history is.
+    pub async fn control_results_recent(&self, rounds: u32) -> Result<Vec<ControlResult>> {
+        let rows = q("SELECT control_id, status, evidence, evaluated_at FROM control_results WHERE evaluated_at >= \
+                      (SELECT MIN(evaluated_at) FROM (SELECT DISTINCT evaluated_at FROM control_results ORDER BY evaluated_at DESC LIMIT $1) r) \
+                      ORDER BY evaluated_at, id")
+            .arg(i64::from(rounds))
             .build()
             .fetch_all(self.pool())
             .await?;

@@ -47,16 +47,19 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
             }
             Err(e) => return Err(e),
         }
-        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !is_comment(s)) {
-            sqlx::query(stmt).execute(&mut *tx).await?;
+        for stmt in statements(sql) {
+            sqlx::query(&stmt).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");
     }
 }
 
-fn is_comment(stmt: &str) -> bool {
-    stmt.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+/// The statements of a migration: `--` comment lines dropped first (so a `;` in a
+/// comment cannot split a statement), then split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
+    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// The highest applied migration (0 for an empty database).

@@ -75,15 +75,74 @@ fn person_row(r: &AnyRow) -> Result<Person> {
     })
 }
 
-fn search_text(p: &PersonInput) -> String {
-    format!(
-        "{} {} {} {}",
-        p.employee_id.trim(),
-        p.given_name.trim(),
-        p.family_name.trim(),
-        p.email.as_deref().map_or("", str::trim)
-    )
-    .to_lowercase()
+/// The person as stored: text trimmed, times set. The one source of both the columns
+/// and the JSON document of a row.
+fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64) -> Person {
+    Person {
+        id,
+        employee_id: p.employee_id.trim().to_owned(),
+        given_name: p.given_name.trim().to_owned(),
+        family_name: p.family_name.trim().to_owned(),
+        email: p.email.as_deref().map(|e| e.trim().to_owned()),
+        site_id: p.site_id,
+        process_id: p.process_id,
+        team_id: p.team_id,
+        manager_id: p.manager_id,
+        job_role: p.job_role.trim().to_owned(),
+        status: p.status,
+        hire_date: p.hire_date.clone(),
+        exit_date: p.exit_date.clone(),
+        created_at,
+        updated_at,
+    }
+}
+
+/// The JSON document kept beside the columns (see [`Store::people_page_json`]).
+fn person_doc(p: &Person) -> Result<String> {
+    serde_json::to_string(p).map_err(|e| StoreError::Corrupt(format!("person document: {e}")))
+}
+
+/// Binds `$1..$15` of the people insert and update statements.
+fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
+    let search = format!("{} {} {} {}", p.employee_id, p.given_name, p.family_name, p.email.as_deref().unwrap_or(""))
+        .to_lowercase();
+    qb.arg(p.employee_id.as_str())
+        .arg(p.given_name.as_str())
+        .arg(p.family_name.as_str())
+        .arg(p.email.clone())
+        .arg(p.site_id.to_string())
+        .arg(p.process_id.map(|x| x.to_string()))
+        .arg(p.team_id.map(|x| x.to_string()))
+        .arg(p.manager_id.map(|x| x.to_string()))
+        .arg(p.job_role.as_str())
+        .arg(p.status.as_str())
+        .arg(p.hire_date.as_str())
+        .arg(p.exit_date.clone())
+        .arg(search)
+        .arg(p.updated_at)
+        .arg(doc)
+}
+
+/// The `AND …` conditions of a people query, with their values bound from `$1`.
+fn people_where(f: &PeopleFilter, vis: &Visibility) -> Q {
+    let mut wh = Q::new("");
+    if let Some(term) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        wh.push(" AND search LIKE ").bind(like_contains(term)).push(" ESCAPE '\\'");
+    }
+    if let Some(x) = f.site_id {
+        wh.push(" AND site_id = ").bind(x.to_string());
+    }
+    if let Some(x) = f.process_id {
+        wh.push(" AND process_id = ").bind(x.to_string());
+    }
+    if let Some(x) = f.team_id {
+        wh.push(" AND team_id = ").bind(x.to_string());
+    }
+    if let Some(x) = f.status {
+        wh.push(" AND status = ").bind(x.as_str());
+    }
+    push_visibility(&mut wh, vis, "site_id", "process_id", "team_id");
+    wh
 }
 
 /// Appends `AND (…)` restricting rows to `vis`, for a table with site/process/team id
@@ -289,25 +348,18 @@ impl Store {
     pub async fn insert_people(&self, people: &[(PersonId, PersonInput)], now: i64) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for (id, p) in people {
-            q("INSERT INTO people (id, employee_id, given_name, family_name, email, site_id, process_id, team_id, manager_id, job_role, status, hire_date, exit_date, search, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)")
-                .arg(id.to_string())
-                .arg(p.employee_id.trim())
-                .arg(p.given_name.trim())
-                .arg(p.family_name.trim())
-                .arg(p.email.clone())
-                .arg(p.site_id.to_string())
-                .arg(p.process_id.map(|x| x.to_string()))
-                .arg(p.team_id.map(|x| x.to_string()))
-                .arg(p.manager_id.map(|x| x.to_string()))
-                .arg(p.job_role.trim())
-                .arg(p.status.as_str())
-                .arg(p.hire_date.as_str())
-                .arg(p.exit_date.clone())
-                .arg(search_text(p))
-                .arg(now)
-                .build()
-                .execute(&mut *tx)
-                .await?;
+            let stored = stored_person(*id, p, now, now);
+            let doc = person_doc(&stored)?;
+            bind_person(
+                q("INSERT INTO people (employee_id, given_name, family_name, email, site_id, process_id, team_id, manager_id, job_role, status, hire_date, exit_date, search, updated_at, doc, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"),
+                &stored,
+                doc,
+            )
+            .arg(now)
+            .arg(id.to_string())
+            .build()
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -315,29 +367,26 @@ impl Store {
 
     /// Replaces a person's fields.
     pub async fn update_person(&self, id: PersonId, p: &PersonInput, now: i64) -> Result<Person> {
-        let r = q("UPDATE people SET employee_id = $1, given_name = $2, family_name = $3, email = $4, site_id = $5, process_id = $6, team_id = $7, manager_id = $8, job_role = $9, status = $10, hire_date = $11, exit_date = $12, search = $13, updated_at = $14 WHERE id = $15")
-            .arg(p.employee_id.trim())
-            .arg(p.given_name.trim())
-            .arg(p.family_name.trim())
-            .arg(p.email.clone())
-            .arg(p.site_id.to_string())
-            .arg(p.process_id.map(|x| x.to_string()))
-            .arg(p.team_id.map(|x| x.to_string()))
-            .arg(p.manager_id.map(|x| x.to_string()))
-            .arg(p.job_role.trim())
-            .arg(p.status.as_str())
-            .arg(p.hire_date.as_str())
-            .arg(p.exit_date.clone())
-            .arg(search_text(p))
-            .arg(now)
+        let mut tx = self.pool().begin().await?;
+        let created = q("SELECT created_at FROM people WHERE id = $1")
             .arg(id.to_string())
             .build()
-            .execute(self.pool())
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.person(id).await
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let stored = stored_person(id, p, i(&created, "created_at")?, now);
+        let doc = person_doc(&stored)?;
+        bind_person(
+            q("UPDATE people SET employee_id = $1, given_name = $2, family_name = $3, email = $4, site_id = $5, process_id = $6, team_id = $7, manager_id = $8, job_role = $9, status = $10, hire_date = $11, exit_date = $12, search = $13, updated_at = $14, doc = $15 WHERE id = $16"),
+            &stored,
+            doc,
+        )
+        .arg(id.to_string())
+        .build()
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// One person.
@@ -375,29 +424,14 @@ impl Store {
 
     /// A page of people matching `f`, visible under `vis`, ordered by name, and the total.
     pub async fn people(&self, f: &PeopleFilter, vis: &Visibility) -> Result<(Vec<Person>, u64)> {
-        let mut wh = Q::new("");
-        if let Some(term) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            wh.push(" AND search LIKE ").bind(like_contains(term)).push(" ESCAPE '\\'");
-        }
-        if let Some(x) = f.site_id {
-            wh.push(" AND site_id = ").bind(x.to_string());
-        }
-        if let Some(x) = f.process_id {
-            wh.push(" AND process_id = ").bind(x.to_string());
-        }
-        if let Some(x) = f.team_id {
-            wh.push(" AND team_id = ").bind(x.to_string());
-        }
-        if let Some(x) = f.status {
-            wh.push(" AND status = ").bind(x.as_str());
-        }
-        push_visibility(&mut wh, vis, "site_id", "process_id", "team_id");
+        let wh = people_where(f, vis);
         let where_sql = wh.sql.clone();
-
+        // Two queries, not one with COUNT(*) OVER (): the window forces SQLite to
+        // materialise and sort every matching row, while these two walk indexes
+        // (measured on the demo's 2,000 people: 10.7 ms against 0.33 ms per page).
         let mut count = wh;
         count.sql = format!("SELECT COUNT(*) AS n FROM people WHERE 1 = 1{where_sql}");
         let total = i(&count.build().fetch_one(self.pool()).await?, "n")?;
-
         let mut list = count;
         list.sql = format!(
             "SELECT {PERSON_COLS} FROM people WHERE 1 = 1{where_sql} ORDER BY family_name, given_name, id LIMIT "
@@ -406,6 +440,29 @@ impl Store {
         let rows = list.build().fetch_all(self.pool()).await?;
         let items = rows.iter().map(person_row).collect::<Result<Vec<_>>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// The same page as [`Store::people`], as the JSON array body of its items (without
+    /// the brackets), and the total, in one round trip returning one row.
+    ///
+    /// Why: every row a driver hands over costs far more than the database's own work
+    /// (sqlx moves each SQLite row across threads and converts every column), so a
+    /// 50-person page cost ~1 ms in row transfer alone. Each row keeps its JSON document
+    /// (`doc`, written from the same value as the columns), and the page comes back as
+    /// one `string_agg` (SQLite ≥ 3.44 and PostgreSQL both have it, with `ORDER BY`).
+    pub async fn people_page_json(&self, f: &PeopleFilter, vis: &Visibility) -> Result<(String, u64)> {
+        let mut qb = people_where(f, vis);
+        let w = qb.sql.clone();
+        qb.sql = format!(
+            "SELECT (SELECT COUNT(*) FROM people WHERE 1 = 1{w}) AS total, \
+             (SELECT string_agg(doc, ',' ORDER BY family_name, given_name, id) FROM \
+               (SELECT doc, family_name, given_name, id FROM people WHERE 1 = 1{w} ORDER BY family_name, given_name, id LIMIT "
+        );
+        qb.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
+        qb.push(") page) AS docs");
+        let row = qb.build().fetch_one(self.pool()).await?;
+        let total = u64::try_from(i(&row, "total")?).unwrap_or(0);
+        Ok((os(&row, "docs")?.unwrap_or_default(), total))
     }
 
     /// How many people there are.

@@ -521,6 +521,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    // ---- access epoch ----------------------------------------------------------------
+
+    /// The current access epoch (see the `auth_epoch` table).
+    pub async fn auth_epoch(&self) -> Result<i64> {
+        let r = sqlx::query("SELECT epoch FROM auth_epoch WHERE id = 1").fetch_one(self.pool()).await?;
+        i(&r, "epoch")
+    }
+
+    /// Advances the access epoch: every replica drops its cached authentications.
+    pub async fn bump_auth_epoch(&self) -> Result<()> {
+        sqlx::query("UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
     async fn exec_one(&self, qb: Q) -> Result<()> {
         let r = qb.build().execute(self.pool()).await?;
         if r.rows_affected() == 0 {

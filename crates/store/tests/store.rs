@@ -182,6 +182,8 @@ backend_tests! {
     store: scenario_processes_and_teams => processes_and_teams_sqlite, processes_and_teams_postgres;
     store: scenario_people_crud => people_crud_sqlite, people_crud_postgres;
     store: scenario_people_list => people_list_sqlite, people_list_postgres;
+    store: scenario_people_page_json => people_page_json_sqlite, people_page_json_postgres;
+    store: scenario_auth_epoch => auth_epoch_sqlite, auth_epoch_postgres;
     store: scenario_users_and_grants => users_and_grants_sqlite, users_and_grants_postgres;
     store: scenario_sign_in_state => sign_in_state_sqlite, sign_in_state_postgres;
     store: scenario_totp_and_recovery_codes => totp_and_recovery_codes_sqlite, totp_and_recovery_codes_postgres;
@@ -1377,17 +1379,18 @@ async fn scenario_control_results(store: Store) {
     assert!(store.control_history("CTL-NONE", 10).await.unwrap().is_empty());
 
     assert_eq!(
-        store.control_results_since(2000).await.unwrap(),
+        store.control_results_recent(2).await.unwrap(),
         vec![r2[0].clone(), r2[1].clone(), r3[0].clone()],
-        "oldest first, inclusive"
+        "the last two rounds, oldest first"
     );
-    assert_eq!(store.control_results_since(0).await.unwrap().len(), 5);
-    assert!(store.control_results_since(3001).await.unwrap().is_empty());
+    assert_eq!(store.control_results_recent(30).await.unwrap().len(), 5);
+    assert_eq!(store.control_results_recent(1).await.unwrap(), vec![r3[0].clone()]);
 
     // A round is all or none: seed 9 gives ids 9 and 10, and 10 is taken by round 1.
     let clash = vec![result(A, ControlStatus::Pass, 4000, &[]), result(B, ControlStatus::Pass, 4000, &[])];
     assert_unique(store.insert_control_results(&clash, 9).await, "round reusing an id");
-    assert!(store.control_results_since(4000).await.unwrap().is_empty(), "failed round left nothing");
+    assert_eq!(store.control_results_recent(1).await.unwrap(), vec![r3[0].clone()], "failed round left nothing");
+    assert_eq!(store.latest_control_results().await.unwrap(), vec![r3[0].clone(), r2[1].clone()]);
 
     // Two rounds in the same second: still one latest result per control.
     store.insert_control_results(&[result(A, ControlStatus::Fail, 3000, &["x"])], 50).await.unwrap();
@@ -1680,4 +1683,72 @@ async fn scenario_users_search_unicode(store: Store) {
     assert_eq!(store.users(Some("martin"), 10, 0).await.unwrap().1, 1);
     assert_eq!(store.users(Some("élodie"), 10, 0).await.unwrap().1, 1, "non-ASCII case folding");
     assert_eq!(store.users(Some("ÉLODIE"), 10, 0).await.unwrap().1, 1);
+}
+
+// ---- scenarios: the JSON page and the access epoch -------------------------------------
+
+/// The one-row JSON page holds exactly what the typed list holds, in the same order, for
+/// every filter, scope and page; updated people show their new document.
+async fn scenario_people_page_json(store: Store) {
+    let org = seed_org(&store).await;
+    let mut people = Vec::new();
+    for n in 0..37u128 {
+        let mut p = person_input(&format!("E{n:04}"), &format!("Given{}", n % 5), &format!("Family{}", n % 7), org.s1);
+        if n % 3 == 0 {
+            p.process_id = Some(org.p1);
+            p.team_id = Some(org.t1);
+        }
+        if n % 4 == 0 {
+            p.site_id = org.s2;
+            p.process_id = Some(org.p3);
+            p.team_id = Some(org.t3);
+            p.email = Some(format!("e{n}@example.com"));
+            p.status = EmploymentStatus::Terminated;
+            p.exit_date = Some("2024-05-31".into());
+        }
+        people.push((PersonId(uid(0x1000 + n)), p));
+    }
+    store.insert_people(&people, T0).await.unwrap();
+    let (id, mut changed) = people[5].clone();
+    changed.given_name = "Zed \"quoted\" \\ name".into();
+    store.update_person(id, &changed, T0 + 60).await.unwrap();
+
+    let filters = [
+        PeopleFilter { limit: 50, ..Default::default() },
+        PeopleFilter { limit: 10, offset: 10, ..Default::default() },
+        PeopleFilter { limit: 10, offset: 1000, ..Default::default() },
+        PeopleFilter { q: Some("family3".into()), limit: 50, ..Default::default() },
+        PeopleFilter { status: Some(EmploymentStatus::Terminated), limit: 5, ..Default::default() },
+        PeopleFilter { team_id: Some(org.t1), limit: 50, ..Default::default() },
+    ];
+    let scopes = [
+        Visibility::All,
+        Visibility::Within(vec![Scope::Process(org.p1)]),
+        Visibility::Within(vec![Scope::Site(org.s2), Scope::Team(org.t1)]),
+        Visibility::Nothing,
+    ];
+    for f in &filters {
+        for vis in &scopes {
+            let (typed, total) = store.people(f, vis).await.unwrap();
+            let (json, json_total) = store.people_page_json(f, vis).await.unwrap();
+            assert_eq!(json_total, total, "{f:?} {vis:?}");
+            let parsed: Vec<Person> = serde_json::from_str(&format!("[{json}]")).unwrap();
+            assert_eq!(parsed, typed, "{f:?} {vis:?}");
+        }
+    }
+    let (one, _) = store
+        .people_page_json(&PeopleFilter { q: Some("zed".into()), limit: 5, ..Default::default() }, &Visibility::All)
+        .await
+        .unwrap();
+    let parsed: Vec<Person> = serde_json::from_str(&format!("[{one}]")).unwrap();
+    assert_eq!(parsed, vec![store.person(id).await.unwrap()]);
+    assert_eq!(parsed[0].updated_at, T0 + 60);
+    assert_eq!(parsed[0].created_at, T0);
+}
+
+async fn scenario_auth_epoch(store: Store) {
+    let e0 = store.auth_epoch().await.unwrap();
+    store.bump_auth_epoch().await.unwrap();
+    store.bump_auth_epoch().await.unwrap();
+    assert_eq!(store.auth_epoch().await.unwrap(), e0 + 2);
 }

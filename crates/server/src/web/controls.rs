@@ -151,6 +151,8 @@ struct ControlPage {
     owner: &'static str,
     badge: Badge,
     latest: Option<bposhield_proto::ControlResult>,
+    /// The failing items of the latest result: (reference, link to its page if any).
+    failing: Vec<(String, Option<String>)>,
     latest_at: String,
     history: Vec<HistoryRow>,
 }
@@ -169,6 +171,10 @@ pub async fn detail(
         owner: c.owner.label(),
         badge: control_badge(c.latest.as_ref().map_or(ControlStatus::NotMeasured, |r| r.status)),
         latest_at: c.latest.as_ref().map_or_else(|| "never".to_owned(), |r| time(r.evaluated_at)),
+        failing: c
+            .latest
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.evidence.failing_ids.iter().map(|i| (i.clone(), evidence_link(i))).collect()),
         latest: c.latest,
         history: history
             .into_iter()
@@ -184,6 +190,19 @@ pub async fn detail(
         title: c.title,
         description: c.description,
     })
+}
+
+/// The page of an evidence reference (`user:<id>` → `/users/<id>`…), if it has one.
+fn evidence_link(reference: &str) -> Option<String> {
+    let (kind, id) = reference.split_once(':')?;
+    let base = match kind {
+        "user" => "/users",
+        "process" => "/org/processes",
+        "team" => "/org/teams",
+        "person" => "/people",
+        _ => return None,
+    };
+    uuid::Uuid::parse_str(id).ok().map(|id| format!("{base}/{id}"))
 }
 
 /// `POST /controls/evaluate`: evaluates every control, then back to where the button was.

@@ -223,6 +223,30 @@ async fn tokens_expire_and_revoke(db: Db) {
     let r = s.req(Role::Hr, Method::DELETE, &format!("/api/v1/me/tokens/{}", t2.info.id)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(get(t2.token.clone()).await.unwrap().status(), 401);
+    // A second replica on the same database caches the token too; a revocation made
+    // through the first reaches it within about a second (the access epoch).
+    let r = s
+        .req(Role::Hr, Method::POST, "/api/v1/me/tokens")
+        .json(&json!({ "name": "third", "expires_in_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    let t3: CreatedToken = r.json().await.unwrap();
+    let replica = s.second_replica().await;
+    let on_replica = |t: String| s.client.get(format!("{}/api/v1/people", replica.1)).bearer_auth(t).send();
+    assert_eq!(on_replica(t3.token.clone()).await.unwrap().status(), 200);
+    let r = s.req(Role::Hr, Method::DELETE, &format!("/api/v1/me/tokens/{}", t3.info.id)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let mut refused_after = None;
+    for n in 0..40 {
+        if on_replica(t3.token.clone()).await.unwrap().status() == 401 {
+            refused_after = Some(n);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused_after.is_some(), "the other replica still accepts a revoked token after 4 s");
+    replica.0.stop().await;
     // Expiry is mandatory and bounded.
     let r = s
         .req(Role::Hr, Method::POST, "/api/v1/me/tokens")

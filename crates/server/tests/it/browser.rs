@@ -3,7 +3,7 @@
 //! submit a form with an error and see the message beside the field.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. When they are missing the test says so
-//! and passes, unless `BPOSHIELD_REQUIRE_BROWSER=1` (set by scripts/test.sh and CI), where
+//! and passes, unless `BPOSHIELD_TEST_REQUIRE_TOOLS=1` (set by scripts/test.sh and CI), where
 //! it fails.
 
 use crate::harness::{Db, TestServer, PASSWORD};
@@ -30,8 +30,8 @@ impl Driver {
             ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
         let (Some(driver), Some(browser)) = (driver, browser) else {
             assert!(
-                std::env::var("BPOSHIELD_REQUIRE_BROWSER").is_err(),
-                "chromium/chromedriver not installed but BPOSHIELD_REQUIRE_BROWSER is set"
+                std::env::var("BPOSHIELD_TEST_REQUIRE_TOOLS").is_err(),
+                "chromium/chromedriver not installed but BPOSHIELD_TEST_REQUIRE_TOOLS is set"
             );
             eprintln!("browser test skipped: install Debian's chromium and chromium-driver to run it");
             return None;

@@ -172,6 +172,17 @@ impl TestServer {
         self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.tokens[&role])
     }
 
+    /// Another replica on the same database (own state and caches, same clock), and its
+    /// base URL.
+    pub async fn second_replica(&self) -> (Running, String) {
+        let cfg = self.state.config.clone();
+        let store = Store::connect(&cfg.effective_database_url()).await.unwrap();
+        let state = AppState::new(store, self.clock.clone(), cfg);
+        let running = bposhield_server::start(state).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        (running, base)
+    }
+
     /// Stops the server and drops the database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {

@@ -10,3 +10,4 @@ mod browser;
 mod harness;
 mod openapi;
 mod route_roles;
+mod tls;
