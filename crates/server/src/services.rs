@@ -855,7 +855,7 @@ pub const TREND_ROUNDS: u32 = 30;
 /// The ten risk tiles, with a trend over the last [`TREND_ROUNDS`] evaluation rounds.
 pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
     let summaries = control_summaries(st).await?;
-    let history = st.store.control_results_recent(TREND_ROUNDS).await?;
+    let history = st.store.control_trend(TREND_ROUNDS).await?;
     Ok(Risk::ALL
         .into_iter()
         .map(|risk| {
@@ -868,16 +868,17 @@ pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
                 mine.iter().filter(|c| c.latest.as_ref().is_some_and(|r| r.status == ControlStatus::Fail)).count();
             // One point per evaluation round: share of this risk's measured controls passing.
             let mut rounds: Vec<(i64, u32, u32)> = Vec::new();
-            for r in history.iter().filter(|r| mine.iter().any(|c| c.id == r.control_id)) {
-                if r.status == ControlStatus::NotMeasured {
+            for (_, status, at) in history.iter().filter(|(id, _, _)| mine.iter().any(|c| &c.id == id)) {
+                if *status == ControlStatus::NotMeasured {
                     continue;
                 }
+                let pass = u32::from(*status == ControlStatus::Pass);
                 match rounds.last_mut() {
-                    Some((t, pass, all)) if *t == r.evaluated_at => {
+                    Some((t, p, all)) if t == at => {
                         *all += 1;
-                        *pass += u32::from(r.status == ControlStatus::Pass);
+                        *p += pass;
                     }
-                    _ => rounds.push((r.evaluated_at, u32::from(r.status == ControlStatus::Pass), 1)),
+                    _ => rounds.push((*at, pass, 1)),
                 }
             }
             let trend = rounds.iter().map(|(_, p, a)| u8::try_from(p * 100 / (*a).max(1)).unwrap_or(100)).collect();

@@ -2,7 +2,7 @@
 
 use crate::{i, oi, os, parse, q, s, Result, Store, StoreError};
 use bposhield_core::controls::{Facts, PRIVILEGED};
-use bposhield_proto::{ControlResult, Role};
+use bposhield_proto::{ControlResult, ControlStatus, Role};
 use sqlx::Row;
 
 impl Store {
@@ -62,17 +62,30 @@ impl Store {
         rows.iter().map(result_row).collect()
     }
 
-    /// Every result of the last `rounds` evaluation times, oldest first (for dashboard
-    /// trends). Bounded however long the history is.
-    pub async fn control_results_recent(&self, rounds: u32) -> Result<Vec<ControlResult>> {
-        let rows = q("SELECT control_id, status, evidence, evaluated_at FROM control_results WHERE evaluated_at >= \
-                      (SELECT MIN(evaluated_at) FROM (SELECT DISTINCT evaluated_at FROM control_results ORDER BY evaluated_at DESC LIMIT $1) r) \
-                      ORDER BY evaluated_at, id")
+    /// `(control id, status, evaluated at)` of every result of the last `rounds`
+    /// evaluation times, oldest first: the dashboard's trend lines. Bounded however long
+    /// the history is, and fetched as one aggregated row (per-row transfer, not the
+    /// database, is what costs here; see `Store::people_page_json`).
+    pub async fn control_trend(&self, rounds: u32) -> Result<Vec<(String, ControlStatus, i64)>> {
+        let row = q("SELECT string_agg(control_id || ' ' || status || ' ' || CAST(evaluated_at AS TEXT), ',' ORDER BY evaluated_at, id) AS pts \
+                     FROM control_results WHERE evaluated_at >= \
+                     (SELECT MIN(evaluated_at) FROM (SELECT DISTINCT evaluated_at FROM control_results ORDER BY evaluated_at DESC LIMIT $1) r)")
             .arg(i64::from(rounds))
             .build()
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await?;
-        rows.iter().map(result_row).collect()
+        let pts = os(&row, "pts")?.unwrap_or_default();
+        pts.split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let mut f = p.split(' ');
+                let bad = || StoreError::Corrupt(format!("control trend point `{p}`"));
+                let id = f.next().ok_or_else(bad)?.to_owned();
+                let status = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                let at = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                Ok((id, status, at))
+            })
+            .collect()
     }
 
     /// Gathers the facts the core control checks read.

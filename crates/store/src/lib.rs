@@ -99,6 +99,10 @@ impl Store {
                         "PRAGMA synchronous=NORMAL",
                         "PRAGMA foreign_keys=ON",
                         "PRAGMA busy_timeout=10000",
+                        // Reads straight from the page cache of the OS instead of copying
+                        // every page into SQLite's own cache first.
+                        "PRAGMA mmap_size=268435456",
+                        "PRAGMA temp_store=MEMORY",
                     ] {
                         sqlx::query(p).execute(&mut *conn).await?;
                     }

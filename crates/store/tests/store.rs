@@ -1355,6 +1355,10 @@ fn result(control: &str, status: ControlStatus, at: i64, failing_ids: &[&str]) -
     }
 }
 
+fn trend(results: &[&ControlResult]) -> Vec<(String, ControlStatus, i64)> {
+    results.iter().map(|r| (r.control_id.clone(), r.status, r.evaluated_at)).collect()
+}
+
 async fn scenario_control_results(store: Store) {
     const A: &str = "CTL-R3-001";
     const B: &str = "CTL-R5-001";
@@ -1379,17 +1383,17 @@ async fn scenario_control_results(store: Store) {
     assert!(store.control_history("CTL-NONE", 10).await.unwrap().is_empty());
 
     assert_eq!(
-        store.control_results_recent(2).await.unwrap(),
-        vec![r2[0].clone(), r2[1].clone(), r3[0].clone()],
+        store.control_trend(2).await.unwrap(),
+        trend(&[&r2[0], &r2[1], &r3[0]]),
         "the last two rounds, oldest first"
     );
-    assert_eq!(store.control_results_recent(30).await.unwrap().len(), 5);
-    assert_eq!(store.control_results_recent(1).await.unwrap(), vec![r3[0].clone()]);
+    assert_eq!(store.control_trend(30).await.unwrap().len(), 5);
+    assert_eq!(store.control_trend(1).await.unwrap(), trend(&[&r3[0]]));
 
     // A round is all or none: seed 9 gives ids 9 and 10, and 10 is taken by round 1.
     let clash = vec![result(A, ControlStatus::Pass, 4000, &[]), result(B, ControlStatus::Pass, 4000, &[])];
     assert_unique(store.insert_control_results(&clash, 9).await, "round reusing an id");
-    assert_eq!(store.control_results_recent(1).await.unwrap(), vec![r3[0].clone()], "failed round left nothing");
+    assert_eq!(store.control_trend(1).await.unwrap(), trend(&[&r3[0]]), "failed round left nothing");
     assert_eq!(store.latest_control_results().await.unwrap(), vec![r3[0].clone(), r2[1].clone()]);
 
     // Two rounds in the same second: still one latest result per control.
