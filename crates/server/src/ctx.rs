@@ -172,8 +172,15 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64
 /// within about a second. Sessions (people in browsers) are not cached.
 #[derive(Default)]
 pub struct AuthCache {
-    entries: Mutex<HashMap<String, (Auth, i64, Option<i64>)>>,
+    entries: Mutex<HashMap<String, CachedAuth>>,
     epoch: std::sync::atomic::AtomicI64,
+}
+
+/// One cached authentication: who, when it was cached, when the token expires.
+struct CachedAuth {
+    auth: Auth,
+    cached_at: i64,
+    expires_at: Option<i64>,
 }
 
 impl AuthCache {
@@ -183,8 +190,8 @@ impl AuthCache {
 
     fn get(&self, token_hash: &str, now: i64) -> Option<Auth> {
         let map = self.entries.lock().ok()?;
-        let (auth, cached_at, expires_at) = map.get(token_hash)?;
-        (now - cached_at < Self::TTL && expires_at.is_none_or(|e| e > now)).then(|| auth.clone())
+        let c = map.get(token_hash)?;
+        (now - c.cached_at < Self::TTL && c.expires_at.is_none_or(|e| e > now)).then(|| c.auth.clone())
     }
 
     fn put(&self, token_hash: String, auth: Auth, now: i64, expires_at: Option<i64>) {
@@ -192,7 +199,7 @@ impl AuthCache {
             if map.len() >= Self::MAX_ENTRIES {
                 map.clear();
             }
-            map.insert(token_hash, (auth, now, expires_at));
+            map.insert(token_hash, CachedAuth { auth, cached_at: now, expires_at });
         }
     }
 
