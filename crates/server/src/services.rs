@@ -11,10 +11,13 @@ use crate::error::{AppError, AppResult};
 use crate::AppState;
 use bposhield_core::controls::{self, worst};
 use bposhield_core::validate::{self, FieldError};
-use bposhield_core::{authorize, password, totp, Action, Decision, Resource, Visibility};
+use bposhield_core::{authorize, password, totp, Action, Decision, Resource};
 use bposhield_proto::*;
 use bposhield_store::{PeopleFilter, StoreError};
 use serde_json::json;
+
+/// Longest manager chain followed when checking for cycles (deeper counts as a cycle).
+const MAX_CHAIN: usize = 1000;
 
 /// Largest page size of any list.
 pub const MAX_LIMIT: u32 = 500;
@@ -264,20 +267,23 @@ async fn check_person_refs(st: &AppState, id: Option<PersonId>, i: &PersonInput)
             return Err(AppError::field(ErrorCode::UnknownReference, "manager_id", "no such person"));
         }
         if let Some(id) = id {
-            // Walk up from the new manager; reaching the person means a cycle.
-            let mut chain = Vec::new();
-            let mut cur = Some(mid);
-            for _ in 0..1000 {
-                match cur {
-                    Some(p) if p != id => {
-                        chain.push(p);
-                        cur = st.store.manager_of(p).await?;
+            // Load the chain above the new manager (bounded; stops at the person), then
+            // let the core rule decide.
+            let mut managers = std::collections::HashMap::new();
+            let mut cur = mid;
+            for _ in 0..MAX_CHAIN {
+                if cur == id {
+                    break;
+                }
+                match st.store.manager_of(cur).await? {
+                    Some(m) => {
+                        managers.insert(cur, m);
+                        cur = m;
                     }
-                    _ => break,
+                    None => break,
                 }
             }
-            let lookup = |p: PersonId| chain.iter().position(|c| *c == p).and_then(|n| chain.get(n + 1).copied());
-            if bposhield_core::org::creates_cycle(id, mid, 1000, lookup) || cur == Some(id) {
+            if bposhield_core::org::creates_cycle(id, mid, MAX_CHAIN, |p| managers.get(&p).copied()) {
                 return Err(AppError::field(
                     ErrorCode::ManagerCycle,
                     "manager_id",
@@ -893,12 +899,6 @@ pub async fn dashboard(st: &AppState) -> AppResult<Vec<RiskTile>> {
             }
         })
         .collect())
-}
-
-/// Whether `vis` lets the caller see rows of the org subtree (for pages that filter).
-#[must_use]
-pub fn sees_all(vis: &Visibility) -> bool {
-    matches!(vis, Visibility::All)
 }
 
 // ---- bulk import ----------------------------------------------------------------------
