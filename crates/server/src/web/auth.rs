@@ -67,8 +67,8 @@ pub async fn sign_in_page(State(st): State<AppState>, ctx: Ctx, q: QueryData) ->
     if pending(&ctx) {
         return Ok(see_other("/signin/totp"));
     }
-    if ctx.auth.is_some() {
-        return Ok(see_other(&safe_next(&next)));
+    if let Some(auth) = &ctx.auth {
+        return Ok(see_other(&landing(&auth.user, &next)));
     }
     let notice = if q.has("expired") || ctx.session_expired {
         Some("Your session expired. Please sign in again.")
@@ -95,8 +95,11 @@ pub async fn sign_in(State(st): State<AppState>, ctx: Ctx, headers: HeaderMap, f
     }
     match svc::sign_in(&st, &ctx, form.get("username"), form.get("password")).await {
         Ok(s) => {
-            let to =
-                if s.mfa_pending { super::view::link("/signin/totp", &[("next", next)]) } else { safe_next(&next) };
+            let to = if s.mfa_pending {
+                super::view::link("/signin/totp", &[("next", next)])
+            } else {
+                landing(&s.user, &next)
+            };
             Ok((
                 AppendHeaders([
                     (SET_COOKIE, set_cookie(&st, SESSION_COOKIE, &s.cookie, None)),
@@ -112,6 +115,27 @@ pub async fn sign_in(State(st): State<AppState>, ctx: Ctx, headers: HeaderMap, f
             f.general = Some(sentence(&e.message));
             sign_in_form(&st, &ctx, status, f, &next, None)
         }
+    }
+}
+
+/// Where a fresh sign-in goes: the page asked for, or the dashboard, or, for roles that
+/// may not see the dashboard (agents, vendors), their account page instead of a refusal.
+fn landing(user: &bposhield_proto::User, next: &str) -> String {
+    let to = safe_next(next);
+    if to != "/" {
+        return to;
+    }
+    let actor = bposhield_core::Actor {
+        user_id: user.id,
+        person_id: user.person_id,
+        grants: user.grants.iter().map(|g| (g.role, g.scope)).collect(),
+    };
+    let dashboard =
+        bposhield_core::authorize(&actor, bposhield_core::Action::DashboardView, bposhield_core::Resource::Any);
+    if dashboard.is_allow() {
+        to
+    } else {
+        "/account".to_owned()
     }
 }
 
@@ -153,7 +177,7 @@ pub async fn totp(State(st): State<AppState>, ctx: Ctx, form: FormData) -> AppRe
     match svc::sign_in_second_factor(&st, &ctx, &auth, form.get("code")).await {
         Ok((cookie, _)) => Ok((
             AppendHeaders([(SET_COOKIE, set_cookie(&st, SESSION_COOKIE, &cookie, None))]),
-            see_other(&safe_next(&next)),
+            see_other(&landing(&auth.user, &next)),
         )
             .into_response()),
         Err(e) if e.code == ErrorCode::Conflict => Ok(see_other("/signin")),

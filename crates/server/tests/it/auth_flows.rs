@@ -7,7 +7,59 @@ use bposhield_proto::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-crate::both_dbs!(session_csrf_lockout_and_timeouts, second_factor_enrolment_and_sign_in, tokens_expire_and_revoke);
+crate::both_dbs!(
+    session_csrf_lockout_and_timeouts,
+    second_factor_enrolment_and_sign_in,
+    tokens_expire_and_revoke,
+    every_role_signs_in_on_the_web
+);
+
+/// Every role signs in through the web form and lands on a page it may see (the
+/// dashboard, or the account page for agents and vendors), never on a refusal.
+async fn every_role_signs_in_on_the_web(db: Db) {
+    let Some(s) = TestServer::start(db, "web-roles").await else { return };
+    for role in Role::ALL {
+        let r = s.client.get(format!("{}/signin", s.base)).send().await.unwrap();
+        let pre_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let pre = pre_cookie.split_once('=').unwrap().1.to_owned();
+        let username = s.users[&role].username.clone();
+        let r = s
+            .client
+            .post(format!("{}/signin", s.base))
+            .header("cookie", &pre_cookie)
+            .form(&[("username", username.as_str()), ("password", PASSWORD), ("pre", pre.as_str()), ("next", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{role}");
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        let session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|c| c.starts_with("bps_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = s.client.get(format!("{}{to}", s.base)).header("cookie", &session).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{role} landed on {to}");
+        let expected = if matches!(role, Role::Agent | Role::ThirdParty) { "/account" } else { "/" };
+        assert_eq!(to, expected, "{role}");
+        // A forged sign-in post (no matching double-submit cookie) is refused.
+        let r = s
+            .client
+            .post(format!("{}/signin", s.base))
+            .form(&[("username", username.as_str()), ("password", PASSWORD), ("pre", pre.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{role}");
+    }
+    s.stop().await;
+}
 
 struct Session {
     cookie: String,
