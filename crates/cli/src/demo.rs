@@ -112,6 +112,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     let hash = bposhield_core::password::hash(&secret).map_err(|e| anyhow::anyhow!(e))?;
     services::import_users(state, &ctx, &bulk, &hash).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     services::evaluate_controls(state, &ctx).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.store.after_bulk_load().await?;
     eprintln!("Seeded in {:.1} s.", started.elapsed().as_secs_f64());
     Ok(true)
 }

@@ -136,6 +136,20 @@ impl Store {
         Ok(())
     }
 
+    /// Housekeeping after a bulk load: on SQLite, folds the write-ahead log into the
+    /// database file (pages read from the log cannot use the memory map) and refreshes
+    /// the planner's statistics; on PostgreSQL, refreshes the statistics.
+    pub async fn after_bulk_load(&self) -> Result<()> {
+        let stmts: &[&str] = match self.backend {
+            Backend::Sqlite => &["PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA optimize"],
+            Backend::Postgres => &["ANALYZE"],
+        };
+        for s in stmts {
+            sqlx::query(s).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

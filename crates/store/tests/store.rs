@@ -1748,6 +1748,14 @@ async fn scenario_people_page_json(store: Store) {
     assert_eq!(parsed, vec![store.person(id).await.unwrap()]);
     assert_eq!(parsed[0].updated_at, T0 + 60);
     assert_eq!(parsed[0].created_at, T0);
+
+    // Housekeeping after a bulk load changes nothing visible.
+    store.after_bulk_load().await.unwrap();
+    let all = PeopleFilter { limit: 100, ..Default::default() };
+    let (typed, total) = store.people(&all, &Visibility::All).await.unwrap();
+    assert_eq!(total, 37);
+    let (json, _) = store.people_page_json(&all, &Visibility::All).await.unwrap();
+    assert_eq!(serde_json::from_str::<Vec<Person>>(&format!("[{json}]")).unwrap(), typed);
 }
 
 async fn scenario_auth_epoch(store: Store) {
