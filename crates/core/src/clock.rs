@@ -44,10 +44,6 @@ impl ManualClock {
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs * 1000, Ordering::SeqCst);
     }
-    /// Sets the clock.
-    pub fn set_ms(&self, unix_ms: i64) {
-        self.0.store(unix_ms, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {

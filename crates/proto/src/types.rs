@@ -318,7 +318,7 @@ pub struct Grant {
 }
 
 /// Body to grant a role.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GrantInput {
     pub role: Role,
@@ -373,13 +373,6 @@ pub struct TokenInfo {
     pub last_used_at: Option<i64>,
     pub revoked: bool,
 }
-
-impl PartialEq for GrantInput {
-    fn eq(&self, o: &Self) -> bool {
-        self.role == o.role && self.scope == o.scope
-    }
-}
-impl Eq for GrantInput {}
 
 /// Body to create an API token for oneself.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -729,7 +729,7 @@ async fn revoke_my_token(
     ApiPath(id): ApiPath<TokenId>,
 ) -> AppResult<Response> {
     let t = st.store.token(id).await.map_err(|_| AppError::not_found("token"))?;
-    if t.info.user_id != a.user.id {
+    if t.user_id != a.user.id {
         return Err(AppError::not_found("token"));
     }
     svc::revoke_token(&st, &ctx, Some(&a), id).await?;

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use bposhield_core::Actor;
-use bposhield_proto::{ErrorCode, Role, TokenId, User};
+use bposhield_proto::{ErrorCode, TokenId, User};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,12 +56,6 @@ impl Auth {
             Via::Session { csrf, .. } => csrf,
             Via::Token(_) => "",
         }
-    }
-
-    /// Whether the caller holds `role` at any scope.
-    #[must_use]
-    pub fn has_role(&self, role: Role) -> bool {
-        self.actor.grants.iter().any(|(r, _)| *r == role)
     }
 }
 
@@ -320,12 +314,11 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
             ctx.auth = Some(auth);
             return Ok(());
         }
-        let row = state
+        let info = state
             .store
             .token_by_hash(&token_hash)
             .await?
             .ok_or_else(|| AppError::new(ErrorCode::TokenExpired, "unknown, expired or revoked token"))?;
-        let info = row.info;
         if info.revoked || info.expires_at.is_some_and(|e| e <= now) {
             return Err(AppError::new(ErrorCode::TokenExpired, "unknown, expired or revoked token"));
         }

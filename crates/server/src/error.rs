@@ -78,12 +78,6 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
-
-    /// The message for one form field, if it was rejected.
-    #[must_use]
-    pub fn field_message(&self, field: &str) -> Option<&str> {
-        self.fields.iter().find(|f| f.field == field).map(|f| f.message.as_str())
-    }
 }
 
 impl std::fmt::Display for AppError {

@@ -802,7 +802,7 @@ pub async fn issue_token(
 /// Revokes a token: one's own, or anyone's for a platform admin.
 pub async fn revoke_token(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: TokenId) -> AppResult<()> {
     let t = st.store.token(id).await.map_err(|_| AppError::not_found("token"))?;
-    if auth.is_some_and(|a| a.user.id != t.info.user_id) {
+    if auth.is_some_and(|a| a.user.id != t.user_id) {
         check(st, ctx, auth, Action::UsersAdmin, Resource::Global).await?;
     }
     st.store.revoke_token(id, st.clock.now()).await?;

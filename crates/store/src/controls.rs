@@ -90,26 +90,8 @@ impl Store {
 
     /// Gathers the facts the core control checks read.
     pub async fn control_facts(&self, today: &str) -> Result<Facts> {
-        let processes = sqlx::query(
-            "SELECT p.id, (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
-               WHERE g.role = 'process_head' AND g.scope = 'process:' || p.id AND u.disabled = 0) AS n \
-             FROM processes p ORDER BY p.code",
-        )
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((s(r, "id")?, i(r, "n")? > 0)))
-        .collect::<Result<Vec<_>>>()?;
-        let teams = sqlx::query(
-            "SELECT t.id, (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
-               WHERE g.role = 'team_manager' AND g.scope = 'team:' || t.id AND u.disabled = 0) AS n \
-             FROM teams t ORDER BY t.id",
-        )
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((s(r, "id")?, i(r, "n")? > 0)))
-        .collect::<Result<Vec<_>>>()?;
+        let processes = self.units_with_holder("processes", "process", "process_head", "code").await?;
+        let teams = self.units_with_holder("teams", "team", "team_manager", "id").await?;
         let roles: Vec<&str> = PRIVILEGED.iter().map(|r: &Role| r.as_str()).collect();
         let privileged_users = q("SELECT DISTINCT u.id, u.totp_enabled FROM users u JOIN grants g ON g.user_id = u.id WHERE u.disabled = 0 AND g.role IN ($1, $2, $3) ORDER BY u.id")
             .arg(roles[0])
@@ -136,6 +118,24 @@ impl Store {
         .map(|r| Ok((s(r, "id")?, s(r, "status")? == "terminated", os(r, "exit_date")?)))
         .collect::<Result<Vec<_>>>()?;
         Ok(Facts { today: today.to_owned(), processes, teams, privileged_users, active_tokens, linked_users })
+    }
+
+    /// Every row id of `table`, and whether an enabled user holds `role` scoped to it
+    /// (`<scope_kind>:<id>`), ordered by `order`. The names are constants of this crate,
+    /// never input.
+    async fn units_with_holder(
+        &self,
+        table: &str,
+        scope_kind: &str,
+        role: &str,
+        order: &str,
+    ) -> Result<Vec<(String, bool)>> {
+        let sql = format!(
+            "SELECT x.id, (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
+               WHERE g.role = '{role}' AND g.scope = '{scope_kind}:' || x.id AND u.disabled = 0) AS n \
+             FROM {table} x ORDER BY x.{order}"
+        );
+        sqlx::query(&sql).fetch_all(self.pool()).await?.iter().map(|r| Ok((s(r, "id")?, i(r, "n")? > 0))).collect()
     }
 
     /// Takes or renews the lease on a background job. True when `holder` now holds it

@@ -19,7 +19,7 @@ mod users;
 pub use audit::AuditFilter;
 pub use migrate::{LATEST_VERSION, MIGRATIONS};
 pub use org::PeopleFilter;
-pub use users::{SessionRow, TokenRow, UserAuthRow};
+pub use users::{SessionRow, UserAuthRow};
 
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Row};

@@ -40,12 +40,6 @@ pub struct SessionRow {
     pub last_seen_at: i64,
 }
 
-/// A stored API token (the secret itself is never stored, only its hash).
-#[derive(Debug, Clone)]
-pub struct TokenRow {
-    pub info: TokenInfo,
-}
-
 fn user_row(r: &AnyRow) -> Result<User> {
     Ok(User {
         id: parse(r, "id")?,
@@ -60,21 +54,20 @@ fn user_row(r: &AnyRow) -> Result<User> {
     })
 }
 
-fn token_row(r: &AnyRow) -> Result<TokenRow> {
+/// An API token row (the secret itself is never stored, only its hash).
+fn token_row(r: &AnyRow) -> Result<TokenInfo> {
     let grants_json = s(r, "grants")?;
     let grants: Vec<GrantInput> =
         serde_json::from_str(&grants_json).map_err(|e| StoreError::Corrupt(format!("token grants: {e}")))?;
-    Ok(TokenRow {
-        info: TokenInfo {
-            id: parse(r, "id")?,
-            user_id: parse(r, "user_id")?,
-            name: s(r, "name")?,
-            grants,
-            created_at: i(r, "created_at")?,
-            expires_at: oi(r, "expires_at")?,
-            last_used_at: oi(r, "last_used_at")?,
-            revoked: oi(r, "revoked_at")?.is_some(),
-        },
+    Ok(TokenInfo {
+        id: parse(r, "id")?,
+        user_id: parse(r, "user_id")?,
+        name: s(r, "name")?,
+        grants,
+        created_at: i(r, "created_at")?,
+        expires_at: oi(r, "expires_at")?,
+        last_used_at: oi(r, "last_used_at")?,
+        revoked: oi(r, "revoked_at")?.is_some(),
     })
 }
 
@@ -460,7 +453,7 @@ impl Store {
     }
 
     /// Finds a token by the hash of its secret.
-    pub async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRow>> {
+    pub async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>> {
         let r = q(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1"))
             .arg(secret_hash)
             .build()
@@ -470,7 +463,7 @@ impl Store {
     }
 
     /// One token.
-    pub async fn token(&self, id: TokenId) -> Result<TokenRow> {
+    pub async fn token(&self, id: TokenId) -> Result<TokenInfo> {
         let r = q(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1"))
             .arg(id.to_string())
             .build()
@@ -487,7 +480,7 @@ impl Store {
         }
         qb.push(" ORDER BY created_at DESC, id");
         let rows = qb.build().fetch_all(self.pool()).await?;
-        rows.iter().map(|r| token_row(r).map(|t| t.info)).collect()
+        rows.iter().map(token_row).collect()
     }
 
     /// Notes a token's use (at most once a minute, to keep reads cheap).

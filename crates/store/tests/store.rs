@@ -1180,10 +1180,10 @@ async fn scenario_tokens(store: Store) {
     store.insert_token(&t2, "sha-2").await.unwrap();
     store.insert_token(&t3, "sha-3").await.unwrap();
 
-    assert_eq!(store.token_by_hash("sha-1").await.unwrap().unwrap().info, t1);
-    assert_eq!(store.token_by_hash("sha-3").await.unwrap().unwrap().info, t3, "grants round-trip");
+    assert_eq!(store.token_by_hash("sha-1").await.unwrap().unwrap(), t1);
+    assert_eq!(store.token_by_hash("sha-3").await.unwrap().unwrap(), t3, "grants round-trip");
     assert!(store.token_by_hash("sha-unknown").await.unwrap().is_none());
-    assert_eq!(store.token(t2.id).await.unwrap().info, t2);
+    assert_eq!(store.token(t2.id).await.unwrap(), t2);
     assert_not_found(store.token(TokenId(uid(0x999))).await, "missing token");
 
     let ids = |v: Vec<TokenInfo>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
@@ -1199,26 +1199,26 @@ async fn scenario_tokens(store: Store) {
 
     // Use is recorded at most once a minute.
     store.touch_token(t1.id, 3000).await.unwrap();
-    assert_eq!(store.token(t1.id).await.unwrap().info.last_used_at, Some(3000));
+    assert_eq!(store.token(t1.id).await.unwrap().last_used_at, Some(3000));
     store.touch_token(t1.id, 3030).await.unwrap();
-    assert_eq!(store.token(t1.id).await.unwrap().info.last_used_at, Some(3000));
+    assert_eq!(store.token(t1.id).await.unwrap().last_used_at, Some(3000));
     store.touch_token(t1.id, 3060).await.unwrap();
-    assert_eq!(store.token(t1.id).await.unwrap().info.last_used_at, Some(3000));
+    assert_eq!(store.token(t1.id).await.unwrap().last_used_at, Some(3000));
     store.touch_token(t1.id, 3061).await.unwrap();
-    assert_eq!(store.token(t1.id).await.unwrap().info.last_used_at, Some(3061));
+    assert_eq!(store.token(t1.id).await.unwrap().last_used_at, Some(3061));
     store.touch_token(TokenId(uid(0x999)), 3061).await.unwrap();
 
     // Revocation.
     store.revoke_token(t1.id, 4000).await.unwrap();
-    assert!(store.token(t1.id).await.unwrap().info.revoked);
-    assert!(store.token_by_hash("sha-1").await.unwrap().unwrap().info.revoked);
+    assert!(store.token(t1.id).await.unwrap().revoked);
+    assert!(store.token_by_hash("sha-1").await.unwrap().unwrap().revoked);
     store.revoke_token(t1.id, 4001).await.unwrap();
     assert_not_found(store.revoke_token(TokenId(uid(0x999)), 4000).await, "revoke missing token");
-    assert!(!store.token(t2.id).await.unwrap().info.revoked);
+    assert!(!store.token(t2.id).await.unwrap().revoked);
     assert_eq!(store.revoke_user_tokens(u1, 4100).await.unwrap(), 1, "only live tokens count");
     assert_eq!(store.revoke_user_tokens(u1, 4200).await.unwrap(), 0);
     assert!(store.tokens(Some(u1)).await.unwrap().iter().all(|t| t.revoked));
-    assert!(!store.token(t3.id).await.unwrap().info.revoked, "other user's tokens stay");
+    assert!(!store.token(t3.id).await.unwrap().revoked, "other user's tokens stay");
     assert_eq!(store.revoke_user_tokens(u2, 4300).await.unwrap(), 1);
     assert!(store.tokens(None).await.unwrap().iter().all(|t| t.revoked));
 }

@@ -237,7 +237,7 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<TokenId>,
 ) -> AppResult<Response> {
     let t = st.store.token(id).await.map_err(|_| AppError::not_found("token"))?;
-    if t.info.user_id != auth.user.id {
+    if t.user_id != auth.user.id {
         return Err(AppError::not_found("token"));
     }
     svc::revoke_token(&st, &ctx, Some(&auth), id).await?;
