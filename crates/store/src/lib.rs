@@ -6,12 +6,15 @@
 //! columns (ids are UUID strings, times are Unix seconds, JSON is text), `LIKE` on a
 //! lower-cased search column, `ON CONFLICT` upserts and `LIMIT/OFFSET`. The only
 //! per-database code is the connection set-up (SQLite pragmas) in [`Store::connect`].
+//! Short hot reads on a SQLite file run the same SQL text on the calling thread through
+//! `rusqlite` instead of sqlx's worker thread (`Store::read_row`, module `inline`).
 //!
 //! This crate knows rows, not rules: validation and decisions live in `bposhield-core`,
 //! and the server's services decide what to write.
 
 mod audit;
 mod controls;
+mod inline;
 mod migrate;
 mod org;
 mod users;
@@ -21,8 +24,10 @@ pub use migrate::{LATEST_VERSION, MIGRATIONS};
 pub use org::PeopleFilter;
 pub use users::{SessionRow, UserAuthRow};
 
+use inline::{Cell, InlineReader};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Row};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Store errors. Unique violations are reported separately so services can turn them
@@ -41,6 +46,8 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
+    #[error("database error: {0}")]
+    Engine(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -71,6 +78,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Hot reads on a SQLite file (see the `inline` module); `None` otherwise.
+    inline: Option<Arc<InlineReader>>,
 }
 
 impl Store {
@@ -113,7 +122,8 @@ impl Store {
             opts
         };
         let pool = opts.connect(url).await?;
-        let store = Store { pool, backend };
+        let inline = InlineReader::for_url(url).map(Arc::new);
+        let store = Store { pool, backend, inline };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -153,6 +163,24 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The first row of a short read (`NotFound` when there is none): on a SQLite file
+    /// on the calling thread, elsewhere through the pool. For statements that read a few
+    /// rows through indexes, never for scans (see the `inline` module).
+    pub(crate) async fn read_row(&self, q: &Q) -> Result<Vec<Cell>> {
+        if let Some(r) = &self.inline {
+            return r.fetch_one(q);
+        }
+        let row = q.build().fetch_one(&self.pool).await?;
+        (0..row.len())
+            .map(|c| {
+                if let Ok(v) = row.try_get::<Option<i64>, _>(c) {
+                    return Ok(v.map_or(Cell::Null, Cell::Int));
+                }
+                Ok(row.try_get::<Option<String>, _>(c)?.map_or(Cell::Null, Cell::Text))
+            })
+            .collect()
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
