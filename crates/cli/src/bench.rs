@@ -66,7 +66,7 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
     // Keep the background evaluation out of the measurement.
     cfg.controls.evaluate_every_seconds = 3600;
     let store = crate::open_store(&cfg).await?;
-    let state = AppState::new(store, Arc::new(SystemClock), cfg);
+    let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     demo::seed(&state).await?;
     let hr = services::user_by_username(&state, "hradmin").await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let grants = hr.grants.iter().map(|g| bposhield_proto::GrantInput { role: g.role, scope: g.scope }).collect();

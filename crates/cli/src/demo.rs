@@ -36,7 +36,7 @@ pub async fn run(mut cfg: Config, seed_only: bool) -> anyhow::Result<()> {
     cfg.auth.require_totp_roles.clear();
     cfg.controls.evaluate_every_seconds = 60;
     let store = crate::open_store(&cfg).await?;
-    let state = AppState::new(store, Arc::new(SystemClock), cfg);
+    let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     let seeded = seed(&state).await?;
     print_sign_ins(&state, seeded);
     if seed_only {

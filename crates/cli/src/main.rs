@@ -6,6 +6,7 @@ mod admin;
 mod bench;
 mod demo;
 mod demo_data;
+mod ledger_cmd;
 
 use anyhow::Context;
 use bposhield_core::SystemClock;
@@ -46,6 +47,9 @@ enum Command {
     /// Manage users, roles and API tokens directly on the database.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// The tamper-evident ledger: verifier key, verification, proofs, export for auditors.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// Measure the server (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -137,6 +141,10 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs nothing but the bundle and the key: no configuration, no database.
+    if let Command::Ledger(ledger_cmd::LedgerCommand::VerifyBundle { bundle, key }) = &cli.command {
+        return ledger_cmd::verify_bundle(bundle, key);
+    }
     let mut cfg = load_config(&cli)?;
     match cli.command {
         Command::Serve(a) => {
@@ -153,7 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cfg.validate()?;
             init_logging(&cfg.log);
             let store = open_store(&cfg).await?;
-            serve(AppState::new(store, Arc::new(SystemClock), cfg)).await
+            serve(AppState::new(store, Arc::new(SystemClock), cfg)?).await
         }
         Command::Demo(a) => {
             cfg.bind = a.bind;
@@ -164,7 +172,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(c) => {
             init_logging("warn");
             let store = open_store(&cfg).await?;
-            admin::run(AppState::new(store, Arc::new(SystemClock), cfg), c).await
+            admin::run(AppState::new(store, Arc::new(SystemClock), cfg)?, c).await
+        }
+        Command::Ledger(c) => {
+            init_logging("warn");
+            let store = open_store(&cfg).await?;
+            ledger_cmd::run(AppState::new(store, Arc::new(SystemClock), cfg)?, c).await
         }
         Command::Bench(c) => {
             init_logging("warn");

@@ -37,11 +37,15 @@ pub enum Action {
     AccountSelf,
     /// Scrape Prometheus metrics.
     MetricsView,
+    /// Read the ledger: checkpoints, entries, proofs.
+    LedgerView,
+    /// Start a full verification of the ledger (reads only; runs in the background).
+    LedgerVerify,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 14] = [
         Action::DashboardView,
         Action::ControlsView,
         Action::ControlsEvaluate,
@@ -54,6 +58,8 @@ impl Action {
         Action::AuditView,
         Action::AccountSelf,
         Action::MetricsView,
+        Action::LedgerView,
+        Action::LedgerVerify,
     ];
 
     /// Dotted name used in audit events, e.g. `people.edit`.
@@ -72,6 +78,8 @@ impl Action {
             Action::AuditView => "audit.view",
             Action::AccountSelf => "account.self",
             Action::MetricsView => "metrics.view",
+            Action::LedgerView => "ledger.view",
+            Action::LedgerVerify => "ledger.verify",
         }
     }
 
@@ -103,6 +111,7 @@ pub fn allowed_roles(action: Action) -> &'static [Role] {
         Action::AuditView => &[SecurityOfficer, Auditor],
         Action::AccountSelf => &Role::ALL,
         Action::MetricsView => &[ItAdmin, PlatformAdmin],
+        Action::LedgerView | Action::LedgerVerify => &[Auditor, SecurityOfficer],
     }
 }
 

@@ -29,6 +29,24 @@ pub struct Facts {
     pub active_tokens: Vec<(String, Option<i64>)>,
     /// Every enabled user linked to a person: (user id, person terminated, person exit date).
     pub linked_users: Vec<(String, bool, Option<String>)>,
+    /// The ledger's state; `None` when nobody measured it (no ledger configured).
+    pub ledger: Option<LedgerFacts>,
+}
+
+/// What the ledger checks read, gathered by the server (it holds the verifier key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerFacts {
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// Entries in the log.
+    pub size: u64,
+    /// The latest signed checkpoint: (tree size, publication time).
+    pub latest_checkpoint: Option<(u64, i64)>,
+    /// Whether the latest checkpoint's signature verifies with the log's key and its root
+    /// equals the tree head recomputed from the stored tree at that size.
+    pub latest_checkpoint_verifies: bool,
+    /// Checkpoints are due every this many seconds.
+    pub checkpoint_every_seconds: i64,
 }
 
 /// Roles whose holders must have a second factor.
@@ -90,6 +108,22 @@ pub fn registry() -> &'static [ControlDef] {
             owner: Role::SecurityOfficer,
             check: check_team_managers,
         },
+        ControlDef {
+            id: "CTL-R10-001",
+            risk: Risk::R10,
+            title: "The ledger verifies against its latest signed checkpoint",
+            description: "The latest checkpoint's Ed25519 signature verifies with the log's key, and the tree head recomputed from the stored log at that size equals the signed root. A mismatch means the stored history was changed after it was signed. The full re-hash of every entry runs with `bposhield ledger verify` or the auditor page.",
+            owner: Role::Auditor,
+            check: check_ledger_verifies,
+        },
+        ControlDef {
+            id: "CTL-R10-002",
+            risk: Risk::R10,
+            title: "A ledger checkpoint was published within the last interval",
+            description: "While entries are being appended, a signed checkpoint must be published at least every checkpoint interval (ledger.checkpoint_every_seconds, with one interval of grace), so an auditor's copy of the latest checkpoint is never far behind the log.",
+            owner: Role::SecurityOfficer,
+            check: check_ledger_fresh,
+        },
     ]
 }
 
@@ -109,6 +143,47 @@ pub fn evaluate_all(facts: &Facts, now: i64) -> Vec<ControlResult> {
             ControlResult { control_id: c.id.to_owned(), status, evidence, evaluated_at: now }
         })
         .collect()
+}
+
+fn check_ledger_verifies(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(l) = &f.ledger else { return not_measured("The ledger has not been measured yet.") };
+    let Some((size, _)) = l.latest_checkpoint else { return not_measured("No checkpoint has been published yet.") };
+    if l.latest_checkpoint_verifies {
+        let summary = format!("The checkpoint at size {size} verifies against the stored log.");
+        (ControlStatus::Pass, Evidence { summary, checked: 1, ..Evidence::default() })
+    } else {
+        let summary = format!("The checkpoint at size {size} does NOT verify: the stored log was changed after signing.");
+        (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] })
+    }
+}
+
+fn check_ledger_fresh(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(l) = &f.ledger else { return not_measured("The ledger has not been measured yet.") };
+    let grace = l.checkpoint_every_seconds.saturating_mul(2);
+    match l.latest_checkpoint {
+        None if l.size == 0 => not_measured("The ledger is empty."),
+        None => {
+            let summary = format!("{} entries and no checkpoint yet.", l.size);
+            (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec!["checkpoint:none".into()] })
+        }
+        Some((size, at)) if size < l.size && l.now - at > grace => {
+            let summary = format!(
+                "The latest checkpoint (size {size}) is {} s old and {} entries are unsigned; due every {} s.",
+                l.now - at,
+                l.size - size,
+                l.checkpoint_every_seconds
+            );
+            (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] })
+        }
+        Some((size, at)) => {
+            let summary = format!("The latest checkpoint (size {size}) was published {} s ago.", (l.now - at).max(0));
+            (ControlStatus::Pass, Evidence { summary, checked: 1, ..Evidence::default() })
+        }
+    }
+}
+
+fn not_measured(summary: &str) -> (ControlStatus, Evidence) {
+    (ControlStatus::NotMeasured, Evidence { summary: summary.to_owned(), ..Evidence::default() })
 }
 
 /// Turns "which items fail" into a status and evidence. No items → not measured.

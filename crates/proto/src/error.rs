@@ -83,6 +83,9 @@ codes! {
     StoreUnavailable = ("BPS-STO-0002", 503, "Database unavailable"),
     Conflict = ("BPS-STO-0003", 409, "Concurrent update, retry"),
     ConfigInvalid = ("BPS-CFG-0001", 500, "Invalid configuration"),
+    // Ledger.
+    LedgerRange = ("BPS-LED-0001", 422, "Index or tree size outside the ledger"),
+    LedgerVerifyRunning = ("BPS-LED-0002", 409, "A ledger verification is already running"),
     // Last resort; every occurrence is a bug to fix.
     Internal = ("BPS-GEN-0001", 500, "Internal error"),
 }

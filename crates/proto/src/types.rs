@@ -551,6 +551,14 @@ pub struct AuditEvent {
     pub source_ip: Option<String>,
     /// Extra machine-readable detail (ids and codes, no personal data).
     pub detail: serde_json::Value,
+    /// SHA-256 (hex) of the canonical JSON of the object before and after a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_digest: Option<String>,
+    /// Position in the ledger, once appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_index: Option<u64>,
 }
 
 /// The signed-in caller.

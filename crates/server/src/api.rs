@@ -207,7 +207,9 @@ pub struct ApiDoc;
 /// The generated OpenAPI document as JSON.
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::ledger::api::LedgerApi::openapi());
+    doc
 }
 
 // ---- health ---------------------------------------------------------------------------

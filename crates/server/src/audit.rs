@@ -1,10 +1,10 @@
 //! The audit sink: the one interface every state change and every denial is written
-//! through. Today it appends to the `audit_events` table; the ledger plugs a Merkle log
-//! in behind the same trait without touching callers.
+//! through. The implementation is the ledger (`crate::ledger::LedgerSink`): each event
+//! becomes an audit row and a Merkle log entry in the same commit.
 
 use crate::ctx::Ctx;
 use bposhield_proto::{AuditEvent, EventId};
-use bposhield_store::{Store, StoreError};
+use bposhield_store::StoreError;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -12,25 +12,6 @@ use std::pin::Pin;
 pub trait AuditSink: Send + Sync {
     /// Records one event.
     fn record<'a>(&'a self, event: AuditEvent) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
-}
-
-/// The table-backed sink.
-pub struct StoreAuditSink {
-    store: Store,
-}
-
-impl StoreAuditSink {
-    /// A sink writing into `store`.
-    #[must_use]
-    pub fn new(store: Store) -> Self {
-        Self { store }
-    }
-}
-
-impl AuditSink for StoreAuditSink {
-    fn record<'a>(&'a self, event: AuditEvent) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
-        Box::pin(async move { self.store.append_audit(&event).await })
-    }
 }
 
 /// The outcome column of an event.
@@ -62,6 +43,25 @@ impl crate::AppState {
         outcome: Outcome,
         detail: serde_json::Value,
     ) -> Result<(), crate::AppError> {
+        self.audit_change(ctx, action, object, outcome, detail, None::<&()>, None::<&()>).await
+    }
+
+    /// Like [`AppState::audit`] for a state change: the entry also carries the SHA-256
+    /// of the canonical JSON of the object before and after (absent for a creation or a
+    /// deletion), so the ledger binds the exact states without holding their data.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_change<B: serde::Serialize, A: serde::Serialize>(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        object: &str,
+        outcome: Outcome,
+        detail: serde_json::Value,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<(), crate::AppError> {
+        let before_digest = before.map(state_digest).transpose()?;
+        let after_digest = after.map(state_digest).transpose()?;
         let now_ms = self.clock.now_ms();
         let event = AuditEvent {
             id: EventId::new_v7(u64::try_from(now_ms).unwrap_or(0)),
@@ -73,8 +73,18 @@ impl crate::AppState {
             request_id: ctx.request_id.clone(),
             source_ip: ctx.ip.clone(),
             detail,
+            before_digest,
+            after_digest,
+            ledger_index: None,
         };
         self.metrics.audit_events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.audit.record(event).await.map_err(crate::AppError::from)
     }
+}
+
+/// SHA-256 (hex) of the canonical JSON of a state.
+fn state_digest<T: serde::Serialize>(v: &T) -> Result<String, crate::AppError> {
+    let value = serde_json::to_value(v).map_err(crate::AppError::internal)?;
+    let d = bposhield_ledger::entry::digest(&value).map_err(crate::AppError::internal)?;
+    Ok(hex::encode(d))
 }

@@ -32,6 +32,37 @@ pub struct Config {
     pub auth: AuthConfig,
     pub controls: ControlsConfig,
     pub http: HttpConfig,
+    pub ledger: LedgerConfig,
+}
+
+/// The tamper-evident ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The Ed25519 signing key; empty means `<data_dir>/ledger.key`. Created (mode 0600)
+    /// at first start. Replicas sharing one database must share this key.
+    pub signing_key_path: String,
+    /// Key name and checkpoint origin used when the key is created (afterwards the key
+    /// file's name is what counts).
+    pub origin: String,
+    /// A signed checkpoint is published at least this often while entries arrive...
+    pub checkpoint_every_seconds: u64,
+    /// ...and whenever the log crosses a multiple of this many entries.
+    pub checkpoint_every_entries: u64,
+    /// Most events committed in one transaction (group commit).
+    pub max_batch: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_path: String::new(),
+            origin: "bposhield.local/ledger".into(),
+            checkpoint_every_seconds: 60,
+            checkpoint_every_entries: 10_000,
+            max_batch: 4096,
+        }
+    }
 }
 
 /// Sign-in and session policy.
@@ -82,6 +113,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             controls: ControlsConfig::default(),
             http: HttpConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -125,6 +157,7 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("controls", &self.controls)
             .field("http", &self.http)
+            .field("ledger", &self.ledger)
             .finish()
     }
 }
@@ -270,7 +303,25 @@ impl Config {
         if self.controls.evaluate_every_seconds < 5 {
             return Err(ConfigError::Invalid("controls.evaluate_every_seconds must be at least 5".into()));
         }
+        if self.ledger.checkpoint_every_seconds < 1
+            || self.ledger.checkpoint_every_entries < 1
+            || !(1..=100_000).contains(&self.ledger.max_batch)
+        {
+            return Err(ConfigError::Invalid(
+                "ledger.checkpoint_every_seconds and ledger.checkpoint_every_entries must be positive, ledger.max_batch 1..=100000".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The ledger signing key file.
+    #[must_use]
+    pub fn ledger_key_path(&self) -> PathBuf {
+        if self.ledger.signing_key_path.is_empty() {
+            self.data_dir.join("ledger.key")
+        } else {
+            PathBuf::from(&self.ledger.signing_key_path)
+        }
     }
 
     /// Whether cookies get the `Secure` attribute.

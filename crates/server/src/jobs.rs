@@ -9,6 +9,7 @@ use std::time::Duration;
 /// Starts the periodic jobs on the current runtime.
 pub fn spawn(state: AppState) {
     spawn_epoch_watch(state.clone());
+    spawn_checkpoints(state.clone());
     tokio::spawn(async move {
         let every = state.config.controls.evaluate_every_seconds;
         // A first round right away, so a fresh server shows real results, not "never".
@@ -48,6 +49,28 @@ pub fn spawn_epoch_watch(state: AppState) {
                 Err(_) => state.auth_cache.clear(),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Publishes a signed ledger checkpoint every `ledger.checkpoint_every_seconds` when the
+/// log grew (the writer also publishes one every `checkpoint_every_entries`).
+pub fn spawn_checkpoints(state: AppState) {
+    tokio::spawn(async move {
+        let every = state.config.ledger.checkpoint_every_seconds;
+        loop {
+            tokio::time::sleep(Duration::from_secs(every)).await;
+            let now = state.clock.now();
+            let until = now + i64::try_from(every).unwrap_or(60) - 1;
+            match state.store.acquire_lease("ledger.checkpoint", &state.instance, now, until).await {
+                Ok(true) => {
+                    if let Err(e) = state.checkpointer.publish_head().await {
+                        tracing::warn!(error = %e, "could not publish a ledger checkpoint; will retry");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "ledger checkpoint lease unavailable"),
+            }
         }
     });
 }

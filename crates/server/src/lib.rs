@@ -14,6 +14,7 @@ pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod jobs;
+pub mod ledger;
 pub mod metrics;
 pub mod routes;
 pub mod services;
@@ -42,6 +43,10 @@ pub struct Inner {
     pub metrics: metrics::Metrics,
     /// Identifies this replica in job leases.
     pub instance: String,
+    /// Signs checkpoints; holds the verifier key.
+    pub checkpointer: Arc<ledger::Checkpointer>,
+    /// The auditor page's background verification.
+    pub verify_runner: ledger::VerifyRunner,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,12 +57,19 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state with the store-backed audit sink.
-    #[must_use]
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Self {
-        let audit = Arc::new(audit::StoreAuditSink::new(store.clone()));
+    /// Builds the state: loads (or creates) the ledger signing key and starts the ledger
+    /// writer behind the audit sink. Needs a Tokio runtime.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> anyhow::Result<Self> {
+        let key = ledger::load_or_create_key(&config.ledger_key_path(), &config.ledger.origin)?;
+        let checkpointer = Arc::new(ledger::Checkpointer::new(store.clone(), key, clock.clone()));
+        let audit = Arc::new(ledger::LedgerSink::start(
+            store.clone(),
+            checkpointer.clone(),
+            config.ledger.max_batch,
+            config.ledger.checkpoint_every_entries,
+        ));
         let instance = format!("{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 4]>()));
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             store,
             clock,
             limiter: ctx::SignInLimiter::new(config.auth.signin_per_ip_per_minute),
@@ -66,7 +78,29 @@ impl AppState {
             audit,
             metrics: metrics::Metrics::default(),
             instance,
-        }))
+            checkpointer,
+            verify_runner: ledger::VerifyRunner::default(),
+        })))
+    }
+
+    /// Binds the log to this replica's verifier key (refusing a key other than the one
+    /// the log is already signed with) and brings audit rows of earlier versions into
+    /// the ledger.
+    pub async fn prepare_ledger(&self) -> anyhow::Result<()> {
+        let mine = self.checkpointer.verifier().to_string();
+        let bound = self.store.ledger_bind_key(&mine).await?;
+        if bound != mine {
+            anyhow::bail!(
+                "this database's ledger is signed with {bound}, but this replica's key ({}) is {mine}; \
+                 give every replica the same key file (ledger.signing_key_path)",
+                self.config.ledger_key_path().display()
+            );
+        }
+        let adopted = ledger::adopt_legacy_events(&self.store).await?;
+        if adopted > 0 {
+            tracing::info!(adopted, "audit events of an earlier version appended to the ledger");
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +128,7 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    state.prepare_ledger().await?;
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     jobs::spawn(state.clone());

@@ -98,6 +98,8 @@ impl Routes {
 fn build(state: AppState) -> Routes {
     let r = Routes::new(state);
     let r = crate::api::routes(r);
+    let r = crate::ledger::api::routes(r);
+    let r = crate::ledger::web::routes(r);
     crate::web::routes(r)
 }
 

@@ -69,13 +69,13 @@ pub async fn create_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Site
         "code",
         "a site with this code exists",
     ))?;
-    st.audit(ctx, "org.site.create", &format!("site:{id}"), Outcome::Success, json!({})).await?;
+    st.audit_change(ctx, "org.site.create", &format!("site:{id}"), Outcome::Success, json!({}), None::<&()>, Some(&site)).await?;
     Ok(site)
 }
 
 /// Replaces a site's fields.
 pub async fn update_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: SiteId, i: &SiteInput) -> AppResult<Site> {
-    st.store.site(id).await.map_err(|_| AppError::not_found("site"))?;
+    let old = st.store.site(id).await.map_err(|_| AppError::not_found("site"))?;
     check(st, ctx, auth, Action::OrgEdit, org_resource(id, None, None)).await?;
     problems(validate::site(i))?;
     let site = st.store.update_site(id, i).await.map_err(unique_as(
@@ -83,7 +83,7 @@ pub async fn update_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Site
         "code",
         "a site with this code exists",
     ))?;
-    st.audit(ctx, "org.site.update", &format!("site:{id}"), Outcome::Success, json!({})).await?;
+    st.audit_change(ctx, "org.site.update", &format!("site:{id}"), Outcome::Success, json!({}), Some(&old), Some(&site)).await?;
     Ok(site)
 }
 
@@ -105,7 +105,7 @@ pub async fn create_process(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &P
         "code",
         "a process unit with this code exists",
     ))?;
-    st.audit(ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }))
+    st.audit_change(ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }), None::<&()>, Some(&p))
         .await?;
     Ok(p)
 }
@@ -128,7 +128,7 @@ pub async fn update_process(
         "code",
         "a process unit with this code exists",
     ))?;
-    st.audit(ctx, "org.process.update", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }))
+    st.audit_change(ctx, "org.process.update", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }), Some(&old), Some(&p))
         .await?;
     Ok(p)
 }
@@ -151,7 +151,7 @@ pub async fn create_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Team
         "name",
         "this process unit already has a team with this name",
     ))?;
-    st.audit(ctx, "org.team.create", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id })).await?;
+    st.audit_change(ctx, "org.team.create", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id }), None::<&()>, Some(&t)).await?;
     Ok(t)
 }
 
@@ -167,7 +167,7 @@ pub async fn update_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Team
         "name",
         "this process unit already has a team with this name",
     ))?;
-    st.audit(ctx, "org.team.update", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id })).await?;
+    st.audit_change(ctx, "org.team.update", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id }), Some(&old), Some(&t)).await?;
     Ok(t)
 }
 
@@ -317,7 +317,7 @@ pub async fn create_person(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Pe
         "employee_id",
         "another person has this employee id",
     ))?;
-    st.audit(ctx, "people.create", &format!("person:{id}"), Outcome::Success, json!({ "status": i.status })).await?;
+    st.audit_change(ctx, "people.create", &format!("person:{id}"), Outcome::Success, json!({ "status": i.status }), None::<&()>, Some(&p)).await?;
     Ok(p)
 }
 
@@ -343,12 +343,14 @@ pub async fn update_person(
         "employee_id",
         "another person has this employee id",
     ))?;
-    st.audit(
+    st.audit_change(
         ctx,
         "people.update",
         &format!("person:{id}"),
         Outcome::Success,
         json!({ "status_before": old.status, "status_after": p.status }),
+        Some(&old),
+        Some(&p),
     )
     .await?;
     Ok(p)
@@ -815,7 +817,16 @@ pub async fn revoke_token(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Tok
 
 /// Evaluates every control now and stores the results.
 pub async fn evaluate_controls(st: &AppState, ctx: &Ctx) -> AppResult<Vec<ControlResult>> {
-    let facts = st.store.control_facts(&st.clock.today()).await?;
+    let mut facts = st.store.control_facts(&st.clock.today()).await?;
+    facts.ledger = Some(
+        crate::ledger::ledger_facts(
+            &st.store,
+            st.checkpointer.verifier(),
+            st.clock.now(),
+            st.config.ledger.checkpoint_every_seconds,
+        )
+        .await?,
+    );
     let results = controls::evaluate_all(&facts, st.clock.now());
     st.store.insert_control_results(&results, EventId::new_v7(new_ms(st)).0.as_u128()).await?;
     let failing: Vec<&str> =

@@ -1,7 +1,8 @@
 //! The audit event table: append and filtered reads. Append-only: there is no update or
-//! delete function here, on purpose. The ledger issue puts a Merkle log behind it.
+//! delete function here, on purpose. Every row is also a ledger entry (see `ledger`).
 
-use crate::{i, os, parse, q, s, Result, Store, StoreError, Q};
+use crate::ledger::{audit_row, AUDIT_SELECT};
+use crate::{i, Result, Store, Q};
 use bposhield_proto::AuditEvent;
 
 /// Filters for the audit list.
@@ -19,22 +20,10 @@ pub struct AuditFilter {
 }
 
 impl Store {
-    /// Appends one event.
+    /// Appends one event to the ledger and the audit table (one commit). The server
+    /// batches events through [`Store::ledger_append`] instead; this is the one-event form.
     pub async fn append_audit(&self, e: &AuditEvent) -> Result<()> {
-        q("INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .arg(e.id.to_string())
-            .arg(e.at)
-            .arg(e.actor.as_str())
-            .arg(e.action.as_str())
-            .arg(e.object.as_str())
-            .arg(e.outcome.as_str())
-            .arg(e.request_id.as_str())
-            .arg(e.source_ip.clone())
-            .arg(e.detail.to_string())
-            .build()
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.ledger_append(std::slice::from_ref(e)).await.map(|_| ())
     }
 
     /// Newest-first page of events matching `f`, and the total.
@@ -64,26 +53,12 @@ impl Store {
         count.sql = format!("SELECT COUNT(*) AS n FROM audit_events WHERE 1 = 1{where_sql}");
         let total = i(&count.build().fetch_one(self.pool()).await?, "n")?;
         let mut list = count;
-        list.sql = format!("SELECT id, at, actor, action, object, outcome, request_id, source_ip, detail FROM audit_events WHERE 1 = 1{where_sql} ORDER BY at DESC, id DESC LIMIT ");
+        list.sql = format!("{AUDIT_SELECT} WHERE 1 = 1{where_sql} ORDER BY at DESC, id DESC LIMIT ");
         list.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
         let rows = list.build().fetch_all(self.pool()).await?;
         let items = rows
             .iter()
-            .map(|r| {
-                let detail = s(r, "detail")?;
-                Ok(AuditEvent {
-                    id: parse(r, "id")?,
-                    at: i(r, "at")?,
-                    actor: s(r, "actor")?,
-                    action: s(r, "action")?,
-                    object: s(r, "object")?,
-                    outcome: s(r, "outcome")?,
-                    request_id: s(r, "request_id")?,
-                    source_ip: os(r, "source_ip")?,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
-                })
-            })
+            .map(audit_row)
             .collect::<Result<Vec<_>>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }

@@ -15,11 +15,13 @@
 mod audit;
 mod controls;
 mod inline;
+mod ledger;
 mod migrate;
 mod org;
 mod users;
 
 pub use audit::AuditFilter;
+pub use ledger::{entry_for, Appended, StoredCheckpoint};
 pub use migrate::{LATEST_VERSION, MIGRATIONS};
 pub use org::PeopleFilter;
 pub use users::{SessionRow, UserAuthRow};
@@ -80,6 +82,8 @@ pub struct Store {
     backend: Backend,
     /// Hot reads on a SQLite file (see the `inline` module); `None` otherwise.
     inline: Option<Arc<InlineReader>>,
+    /// The ledger tree's right edge as this process last wrote it (see `ledger`).
+    ledger_frontier: Arc<tokio::sync::Mutex<Option<bposhield_ledger::tree::Frontier>>>,
 }
 
 impl Store {
@@ -99,13 +103,14 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10));
         let opts = if backend == Backend::Sqlite {
-            // WAL lets readers run beside the single writer; NORMAL sync is durable across
-            // application crashes (the ledger issue adds its own fsync discipline).
+            // WAL lets readers run beside the single writer. FULL sync: every commit is
+            // on disk before it is acknowledged (the ledger promises durability to the
+            // caller; group commit keeps the fsyncs few).
             opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     for p in [
                         "PRAGMA journal_mode=WAL",
-                        "PRAGMA synchronous=NORMAL",
+                        "PRAGMA synchronous=FULL",
                         "PRAGMA foreign_keys=ON",
                         "PRAGMA busy_timeout=10000",
                         // Reads straight from the page cache of the OS instead of copying
@@ -123,7 +128,7 @@ impl Store {
         };
         let pool = opts.connect(url).await?;
         let inline = InlineReader::for_url(url).map(Arc::new);
-        let store = Store { pool, backend, inline };
+        let store = Store { pool, backend, inline, ledger_frontier: Arc::default() };
         migrate::run(&store).await?;
         Ok(store)
     }

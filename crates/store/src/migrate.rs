@@ -8,10 +8,13 @@
 use crate::{q, Result, Store, StoreError};
 
 /// `(version, name, statements separated by ';')`.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "platform core", include_str!("../migrations/0001_core.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "platform core", include_str!("../migrations/0001_core.sql")),
+    (2, "ledger", include_str!("../migrations/0002_ledger.sql")),
+];
 
 /// The schema version this binary writes.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     const CREATE: &str =

@@ -1265,11 +1265,17 @@ async fn scenario_audit(store: Store) {
             request_id: format!("req-{id}"),
             source_ip: ip.map(str::to_owned),
             detail: detail.clone(),
+            before_digest: (*id == 2).then(|| "ab".repeat(32)),
+            after_digest: (*id == 2).then(|| "cd".repeat(32)),
+            ledger_index: None,
         })
         .collect();
-    // Append out of order: the read order comes from the data, not insertion.
-    for n in [3, 0, 5, 1, 4, 2] {
+    let mut events = events;
+    // Append out of order: the read order comes from the data, not insertion. Each
+    // append is also the next ledger entry.
+    for (k, n) in [3, 0, 5, 1, 4, 2].into_iter().enumerate() {
         store.append_audit(&events[n]).await.unwrap();
+        events[n].ledger_index = Some(k as u64);
     }
     assert_unique(store.append_audit(&events[0]).await, "duplicate event id");
 

@@ -23,7 +23,7 @@ mod controls;
 mod org;
 mod people;
 mod users;
-mod view;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;

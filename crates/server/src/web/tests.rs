@@ -34,7 +34,7 @@ async fn server() -> Site {
     let store =
         bposhield_store::Store::connect(&bposhield_store::Store::sqlite_url(&dir.join("db.sqlite"))).await.unwrap();
     let cfg = Config { port: 0, data_dir: dir.clone(), ..Config::default() };
-    let state = AppState::new(store, Arc::new(SystemClock), cfg);
+    let state = AppState::new(store, Arc::new(SystemClock), cfg).unwrap();
     let ctx = Ctx::system("test");
     for (username, password, role) in [("hr1", HR_PASSWORD, Role::Hr), ("admin1", ADMIN_PASSWORD, Role::PlatformAdmin)]
     {

@@ -74,7 +74,7 @@ impl TestServer {
         tweak(&mut cfg);
         let store = Store::connect(&cfg.effective_database_url()).await.unwrap();
         let clock = Arc::new(ManualClock::new(T0_MS));
-        let state = AppState::new(store, clock.clone(), cfg);
+        let state = AppState::new(store, clock.clone(), cfg).unwrap();
         let ctx = Ctx::system("test-setup");
         let site = services::create_site(
             &state,
@@ -177,7 +177,7 @@ impl TestServer {
     pub async fn second_replica(&self) -> (Running, String) {
         let cfg = self.state.config.clone();
         let store = Store::connect(&cfg.effective_database_url()).await.unwrap();
-        let state = AppState::new(store, self.clock.clone(), cfg);
+        let state = AppState::new(store, self.clock.clone(), cfg).unwrap();
         let running = bposhield_server::start(state).await.unwrap();
         let base = format!("http://{}", running.addr);
         (running, base)

@@ -1,0 +1,368 @@
+//! The ledger's storage: entries, complete subtrees, the head row, checkpoints.
+//!
+//! Appends are batches (the server's group commit hands over many events at once): one
+//! transaction reserves the next indexes by bumping the head row, writes the audit rows,
+//! the entries and every complete subtree the batch finishes, and commits once. The
+//! tree's right edge is cached in this process and re-read (O(log n) rows) whenever
+//! another replica appended in between.
+
+use crate::{i, os, q, s, Result, Store, StoreError, Q};
+use bposhield_ledger::entry::{canonical_json, ENTRY_SCHEMA};
+use bposhield_ledger::tree::{self, Frontier, NodeId};
+use bposhield_ledger::Hash;
+use bposhield_proto::AuditEvent;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+use std::collections::HashMap;
+
+/// Rows per multi-row INSERT: far below both databases' bind-parameter limits (SQLite
+/// 32,766, PostgreSQL 65,535) at 12 values per audit row.
+const ROWS_PER_INSERT: usize = 500;
+
+/// One signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: Hash,
+    pub note: String,
+    pub published_at: i64,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Index of the batch's first entry.
+    pub first: u64,
+    /// Tree size and head after the batch.
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// The canonical ledger entry of an audit event and its leaf hash. Personal data stays
+/// out: the entry has ids, codes and digests; the source address and the detail are
+/// bound by the digest of `{"detail", "source_ip"}`, kept in full in the audit table.
+pub fn entry_for(e: &AuditEvent) -> Result<(String, Hash)> {
+    let bound = serde_json::json!({ "detail": e.detail, "source_ip": e.source_ip });
+    let bound = canonical_json(&bound).map_err(|x| StoreError::Corrupt(format!("audit detail: {x}")))?;
+    let mut v = serde_json::json!({
+        "v": ENTRY_SCHEMA,
+        "id": e.id.to_string(),
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "object": e.object,
+        "outcome": e.outcome,
+        "request_id": e.request_id,
+        "detail_sha256": sha256_hex(bound.as_bytes()),
+    });
+    if let Some(b) = &e.before_digest {
+        v["before_sha256"] = serde_json::Value::String(b.clone());
+    }
+    if let Some(a) = &e.after_digest {
+        v["after_sha256"] = serde_json::Value::String(a.clone());
+    }
+    let text = canonical_json(&v).map_err(|x| StoreError::Corrupt(format!("ledger entry: {x}")))?;
+    let leaf = tree::leaf_hash(text.as_bytes());
+    Ok((text, leaf))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+pub(crate) fn parse_hash(text: &str) -> Result<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(text, &mut h).map_err(|e| StoreError::Corrupt(format!("ledger hash `{text}`: {e}")))?;
+    Ok(h)
+}
+
+impl Store {
+    /// Appends audit events to the ledger as one batch, durably (one commit); returns
+    /// where they landed. Either every event is in the ledger and the audit table, or
+    /// none is.
+    pub async fn ledger_append(&self, events: &[AuditEvent]) -> Result<Appended> {
+        let prepared = events.iter().map(entry_for).collect::<Result<Vec<_>>>()?;
+        self.ledger_append_prepared(events, &prepared, false).await
+    }
+
+    /// Audit rows written before the ledger existed (no `ledger_idx`), oldest first.
+    pub async fn audit_events_outside_ledger(&self, limit: u32) -> Result<Vec<AuditEvent>> {
+        let rows = q(&format!("{AUDIT_SELECT} WHERE ledger_idx IS NULL ORDER BY at, id LIMIT $1"))
+            .arg(i64::from(limit))
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// Gives audit rows that predate the ledger their entries (their rows already exist).
+    pub async fn ledger_adopt(&self, events: &[AuditEvent]) -> Result<Appended> {
+        let prepared = events.iter().map(entry_for).collect::<Result<Vec<_>>>()?;
+        self.ledger_append_prepared(events, &prepared, true).await
+    }
+
+    async fn ledger_append_prepared(
+        &self,
+        events: &[AuditEvent],
+        prepared: &[(String, Hash)],
+        adopt: bool,
+    ) -> Result<Appended> {
+        if events.is_empty() {
+            let size = self.ledger_size().await?;
+            return Ok(Appended { first: size, size, root: self.ledger_root(size).await? });
+        }
+        // One appender per process at a time; across replicas the head row orders them.
+        let mut cache = self.ledger_frontier.lock().await;
+        let n = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+        let mut tx = self.pool().begin().await?;
+        let row = q("UPDATE ledger_head SET size = size + $1 WHERE id = 1 RETURNING size")
+            .arg(n)
+            .build()
+            .fetch_one(&mut *tx)
+            .await?;
+        let new_size = u64::try_from(i(&row, "size")?).map_err(|_| StoreError::Corrupt("ledger size".into()))?;
+        let old = new_size - events.len() as u64;
+        let mut frontier = match cache.take() {
+            Some(f) if f.size() == old => f,
+            _ => load_frontier(&mut tx, old).await?,
+        };
+        let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(events.len() * 2 + 64);
+        for (_, leaf) in prepared {
+            nodes.extend(frontier.push(*leaf));
+        }
+        for (chunk_no, chunk) in prepared.chunks(ROWS_PER_INSERT).enumerate() {
+            let base = old + (chunk_no * ROWS_PER_INSERT) as u64;
+            let evs = &events[chunk_no * ROWS_PER_INSERT..chunk_no * ROWS_PER_INSERT + chunk.len()];
+            let mut ins = Q::new("INSERT INTO ledger_entries (idx, event_id, entry) VALUES ");
+            for (k, ((text, _), e)) in chunk.iter().zip(evs).enumerate() {
+                if k > 0 {
+                    ins.push(", ");
+                }
+                ins.push("(").bind(idx_i64(base + k as u64)?).push(", ").bind(e.id.to_string());
+                ins.push(", ").bind(text.as_str()).push(")");
+            }
+            ins.build().execute(&mut *tx).await?;
+            if adopt {
+                for (k, e) in evs.iter().enumerate() {
+                    q("UPDATE audit_events SET ledger_idx = $1 WHERE id = $2 AND ledger_idx IS NULL")
+                        .arg(idx_i64(base + k as u64)?)
+                        .arg(e.id.to_string())
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            } else {
+                let mut ins = Q::new(
+                    "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail, \
+                     before_digest, after_digest, ledger_idx) VALUES ",
+                );
+                for (k, e) in evs.iter().enumerate() {
+                    if k > 0 {
+                        ins.push(", ");
+                    }
+                    ins.push("(").bind(e.id.to_string()).push(", ").bind(e.at).push(", ").bind(e.actor.as_str());
+                    ins.push(", ").bind(e.action.as_str()).push(", ").bind(e.object.as_str());
+                    ins.push(", ").bind(e.outcome.as_str()).push(", ").bind(e.request_id.as_str());
+                    ins.push(", ").bind(e.source_ip.clone()).push(", ").bind(e.detail.to_string());
+                    ins.push(", ").bind(e.before_digest.clone()).push(", ").bind(e.after_digest.clone());
+                    ins.push(", ").bind(idx_i64(base + k as u64)?).push(")");
+                }
+                ins.build().execute(&mut *tx).await?;
+            }
+        }
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let mut ins = Q::new("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
+            for (k, (id, h)) in chunk.iter().enumerate() {
+                if k > 0 {
+                    ins.push(", ");
+                }
+                ins.push("(").bind(i64::from(id.level)).push(", ").bind(idx_i64(id.index)?);
+                ins.push(", ").bind(hex::encode(h)).push(")");
+            }
+            ins.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let root = frontier.root();
+        *cache = Some(frontier);
+        Ok(Appended { first: old, size: new_size, root })
+    }
+
+    /// Entries in the ledger now.
+    pub async fn ledger_size(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT size FROM ledger_head WHERE id = 1").fetch_one(self.pool()).await?;
+        u64::try_from(i(&row, "size")?).map_err(|_| StoreError::Corrupt("ledger size".into()))
+    }
+
+    /// The stored hashes of the given complete subtrees, read in one query.
+    pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let mut sel = Q::new("SELECT level, idx, hash FROM ledger_nodes WHERE 1 = 0");
+            for id in chunk {
+                sel.push(" OR (level = ").bind(i64::from(id.level)).push(" AND idx = ").bind(idx_i64(id.index)?);
+                sel.push(")");
+            }
+            for r in sel.build().fetch_all(self.pool()).await? {
+                let id = node_id(&r)?;
+                out.insert(id, parse_hash(&s(&r, "hash")?)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tree head of the first `size` entries.
+    pub async fn ledger_root(&self, size: u64) -> Result<Hash> {
+        let nodes = self.ledger_nodes(&tree::root_nodes(size)).await?;
+        tree::root(size, |id| nodes.get(&id).copied()).map_err(|e| StoreError::Corrupt(format!("ledger tree: {e}")))
+    }
+
+    /// Entries `[from, to)` as `(index, text)`, ascending. Gaps (deleted rows) show as
+    /// missing indexes; the caller decides what that means.
+    pub async fn ledger_entries(&self, from: u64, to: u64) -> Result<Vec<(u64, String)>> {
+        let rows = q("SELECT idx, entry FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+            .arg(idx_i64(from)?)
+            .arg(idx_i64(to)?)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((u64::try_from(i(r, "idx")?).map_err(|_| StoreError::Corrupt("ledger index".into()))?, s(r, "entry")?)))
+            .collect()
+    }
+
+    /// Stored level-0 hashes (leaf hashes) of `[from, to)`, ascending, with their index.
+    pub async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<(u64, Hash)>> {
+        let rows = q("SELECT level, idx, hash FROM ledger_nodes WHERE level = 0 AND idx >= $1 AND idx < $2 ORDER BY idx")
+            .arg(idx_i64(from)?)
+            .arg(idx_i64(to)?)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((node_id(r)?.index, parse_hash(&s(r, "hash")?)?))).collect()
+    }
+
+    /// Stores a signed checkpoint (a second one for the same size is ignored: two
+    /// replicas may both publish the same head).
+    pub async fn ledger_put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
+        q("INSERT INTO ledger_checkpoints (size, root, note, published_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
+            .arg(idx_i64(cp.size)?)
+            .arg(hex::encode(cp.root))
+            .arg(cp.note.as_str())
+            .arg(cp.published_at)
+            .build()
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Checkpoints, newest first, at most `limit`.
+    pub async fn ledger_checkpoints(&self, limit: u32) -> Result<Vec<StoredCheckpoint>> {
+        let rows = q("SELECT size, root, note, published_at FROM ledger_checkpoints ORDER BY size DESC LIMIT $1")
+            .arg(i64::from(limit))
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// Every checkpoint, oldest first.
+    pub async fn ledger_all_checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        let rows = sqlx::query("SELECT size, root, note, published_at FROM ledger_checkpoints ORDER BY size")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// The verifier key the log is bound to, set by the first caller (`None` = bound
+    /// now to `key`). Returns the bound key.
+    pub async fn ledger_bind_key(&self, key: &str) -> Result<String> {
+        q("INSERT INTO ledger_meta (name, value) VALUES ('verifier_key', $1) ON CONFLICT (name) DO NOTHING")
+            .arg(key)
+            .build()
+            .execute(self.pool())
+            .await?;
+        let row = sqlx::query("SELECT value FROM ledger_meta WHERE name = 'verifier_key'").fetch_one(self.pool()).await?;
+        s(&row, "value")
+    }
+
+    /// The audit events with ledger indexes in `[from, to)`, ascending.
+    pub async fn audit_events_by_ledger_index(&self, from: u64, to: u64) -> Result<Vec<AuditEvent>> {
+        let rows = q(&format!("{AUDIT_SELECT} WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx"))
+            .arg(idx_i64(from)?)
+            .arg(idx_i64(to)?)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// The audit event at ledger index `idx`.
+    pub async fn audit_event_at(&self, idx: u64) -> Result<AuditEvent> {
+        let row = q(&format!("{AUDIT_SELECT} WHERE ledger_idx = $1"))
+            .arg(idx_i64(idx)?)
+            .build()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        audit_row(&row)
+    }
+}
+
+pub(crate) const AUDIT_SELECT: &str = "SELECT id, at, actor, action, object, outcome, request_id, source_ip, detail, \
+     before_digest, after_digest, ledger_idx FROM audit_events";
+
+pub(crate) fn audit_row(r: &AnyRow) -> Result<AuditEvent> {
+    let detail = s(r, "detail")?;
+    Ok(AuditEvent {
+        id: crate::parse(r, "id")?,
+        at: i(r, "at")?,
+        actor: s(r, "actor")?,
+        action: s(r, "action")?,
+        object: s(r, "object")?,
+        outcome: s(r, "outcome")?,
+        request_id: s(r, "request_id")?,
+        source_ip: os(r, "source_ip")?,
+        detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+        before_digest: os(r, "before_digest")?,
+        after_digest: os(r, "after_digest")?,
+        ledger_index: crate::oi(r, "ledger_idx")?.and_then(|x| u64::try_from(x).ok()),
+    })
+}
+
+fn checkpoint_row(r: &AnyRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: u64::try_from(i(r, "size")?).map_err(|_| StoreError::Corrupt("checkpoint size".into()))?,
+        root: parse_hash(&s(r, "root")?)?,
+        note: s(r, "note")?,
+        published_at: i(r, "published_at")?,
+    })
+}
+
+fn node_id(r: &AnyRow) -> Result<NodeId> {
+    let level = u8::try_from(i(r, "level")?).map_err(|_| StoreError::Corrupt("ledger node level".into()))?;
+    let index = u64::try_from(i(r, "idx")?).map_err(|_| StoreError::Corrupt("ledger node index".into()))?;
+    Ok(NodeId { level, index })
+}
+
+fn idx_i64(x: u64) -> Result<i64> {
+    i64::try_from(x).map_err(|_| StoreError::Corrupt(format!("ledger index {x} out of range")))
+}
+
+/// The right edge of the stored tree of `size` leaves, read inside the append's
+/// transaction (after the head row is locked, so nobody else extends it meanwhile).
+async fn load_frontier(tx: &mut Transaction<'static, Any>, size: u64) -> Result<Frontier> {
+    let ids = Frontier::ids(size);
+    let mut hashes = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let row = q("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
+            .arg(i64::from(id.level))
+            .arg(idx_i64(id.index)?)
+            .build()
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("ledger subtree {id:?} missing")))?;
+        hashes.push(parse_hash(&s(&row, "hash")?)?);
+    }
+    Frontier::from_parts(size, hashes).map_err(|e| StoreError::Corrupt(format!("ledger frontier: {e}")))
+}
