@@ -212,8 +212,9 @@ fn jsonl_lines<'a>(file: &str, text: &'a str) -> Result<Vec<(usize, &'a str)>, B
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let body =
-        text.strip_suffix('\n').ok_or_else(|| BundleError::Malformed(format!("{file}: the last line has no newline")))?;
+    let body = text
+        .strip_suffix('\n')
+        .ok_or_else(|| BundleError::Malformed(format!("{file}: the last line has no newline")))?;
     Ok(body.split('\n').enumerate().map(|(i, l)| (i + 1, l)).collect())
 }
 
@@ -260,7 +261,8 @@ pub fn read_bundle(dir: &Path) -> Result<Bundle, BundleError> {
             .and_then(parse_size)
             .ok_or_else(|| BundleError::Malformed(format!("checkpoints/{name}: not a <size>.note file")))?;
         let note = std::fs::read_to_string(item.path())?;
-        let cp = unverified_checkpoint(&note).map_err(|e| BundleError::Malformed(format!("checkpoints/{name}: {e}")))?;
+        let cp =
+            unverified_checkpoint(&note).map_err(|e| BundleError::Malformed(format!("checkpoints/{name}: {e}")))?;
         if cp.size != size {
             return Err(BundleError::Malformed(format!(
                 "checkpoints/{name}: the checkpoint inside has size {}",
@@ -300,7 +302,10 @@ fn invalid(index: Option<u64>, reason: impl Into<String>) -> BundleError {
 /// inclusion in the final checkpoint, and consistency between consecutive checkpoints.
 pub fn verify_bundle(b: &Bundle, key: &VerifierKey) -> Result<BundleReport, BundleError> {
     if b.origin != key.name() {
-        return Err(invalid(None, format!("the bundle's origin {:?} is not the key's name {:?}", b.origin, key.name())));
+        return Err(invalid(
+            None,
+            format!("the bundle's origin {:?} is not the key's name {:?}", b.origin, key.name()),
+        ));
     }
     if b.from > b.to {
         return Err(invalid(None, format!("the entry range [{}, {}) is reversed", b.from, b.to)));

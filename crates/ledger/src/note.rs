@@ -140,12 +140,7 @@ impl SignerKey {
 
     /// The key file text (with a trailing newline).
     pub fn to_file_text(&self) -> String {
-        format!(
-            "PRIVATE+KEY+{}+{}+{}\n",
-            self.name,
-            hex::encode(self.id),
-            encode_key_material(self.key.as_bytes())
-        )
+        format!("PRIVATE+KEY+{}+{}+{}\n", self.name, hex::encode(self.id), encode_key_material(self.key.as_bytes()))
     }
 
     /// The key's name.
@@ -173,7 +168,10 @@ impl SignerKey {
 
 impl std::fmt::Debug for SignerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignerKey").field("name", &self.name).field("key_id", &hex::encode(self.id)).finish_non_exhaustive()
+        f.debug_struct("SignerKey")
+            .field("name", &self.name)
+            .field("key_id", &hex::encode(self.id))
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,7 +280,8 @@ fn split(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
             return Err(malformed("too many signature lines"));
         }
         let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| malformed("a signature line must start with '— '"))?;
-        let (name, b64) = rest.split_once(' ').ok_or_else(|| malformed("a signature line needs a name and a signature"))?;
+        let (name, b64) =
+            rest.split_once(' ').ok_or_else(|| malformed("a signature line needs a name and a signature"))?;
         if !is_valid_name(name) {
             return Err(malformed("invalid key name in a signature line"));
         }

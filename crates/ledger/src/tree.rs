@@ -277,11 +277,7 @@ pub fn consistency_nodes(old: u64, new: u64) -> Result<Vec<NodeId>, ProofError> 
 }
 
 /// RFC 9162 §2.1.4.1 PROOF(old, D[new]) (empty when old == new or old == 0).
-pub fn consistency_proof(
-    old: u64,
-    new: u64,
-    lookup: impl Fn(NodeId) -> Option<Hash>,
-) -> Result<Vec<Hash>, ProofError> {
+pub fn consistency_proof(old: u64, new: u64, lookup: impl Fn(NodeId) -> Option<Hash>) -> Result<Vec<Hash>, ProofError> {
     check_consistency_request(old, new)?;
     let mut proof = Vec::with_capacity(64);
     if old == 0 || old == new {

@@ -167,6 +167,11 @@ impl TestServer {
         })
     }
 
+    /// The log's verifier key.
+    pub fn checkpointer_key(&self) -> bposhield_ledger::note::VerifierKey {
+        self.state.checkpointer.verifier().clone()
+    }
+
     /// A request with the bearer token of `role`.
     pub fn req(&self, role: Role, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.tokens[&role])

@@ -8,6 +8,7 @@ mod api_input;
 mod auth_flows;
 mod browser;
 mod harness;
+mod ledger;
 mod openapi;
 mod route_roles;
 mod tls;
