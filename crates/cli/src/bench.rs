@@ -39,6 +39,8 @@ pub enum BenchCommand {
         #[arg(long, default_value = "auto", value_parser = ["auto", "wrk", "builtin"])]
         client: String,
     },
+    /// Durable ledger appends per second, proof time at 1M and 10M entries, verification speed.
+    Ledger(crate::bench_ledger::LedgerBench),
 }
 
 struct Sample {
@@ -49,7 +51,10 @@ struct Sample {
 }
 
 pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Http { connections, seconds, rounds, client } = cmd;
+    let (connections, seconds, rounds, client) = match cmd {
+        BenchCommand::Http { connections, seconds, rounds, client } => (connections, seconds, rounds, client),
+        BenchCommand::Ledger(b) => return crate::bench_ledger::run(cfg, b).await,
+    };
     let wrk = match client.as_str() {
         "builtin" => None,
         "wrk" => Some(which("wrk").ok_or_else(|| anyhow::anyhow!("wrk is not installed (apt-get install wrk)"))?),

@@ -93,16 +93,7 @@ impl InlineReader {
 
 fn run(conn: &Connection, q: &Q) -> Result<Vec<Cell>> {
     let mut st = conn.prepare_cached(&q.sql).map_err(engine)?;
-    for (n, v) in q.args.iter().enumerate() {
-        let idx = n + 1;
-        let r = match v {
-            V::S(s) => st.raw_bind_parameter(idx, s.as_str()),
-            V::OS(s) => st.raw_bind_parameter(idx, s.as_deref()),
-            V::I(i) => st.raw_bind_parameter(idx, i),
-            V::OI(i) => st.raw_bind_parameter(idx, i),
-        };
-        r.map_err(engine)?;
-    }
+    bind(&mut st, q)?;
     let width = st.column_count();
     let mut rows = st.raw_query();
     let row = rows.next().map_err(engine)?.ok_or(StoreError::NotFound)?;
@@ -120,6 +111,95 @@ fn run(conn: &Connection, q: &Q) -> Result<Vec<Cell>> {
             })
         })
         .collect()
+}
+
+/// Binds `q`'s values by position: SQLite numbers `$1, $2, …` in order of appearance,
+/// and the builder writes them in that order.
+fn bind(st: &mut rusqlite::CachedStatement<'_>, q: &Q) -> Result<()> {
+    for (n, v) in q.args.iter().enumerate() {
+        let idx = n + 1;
+        let r = match v {
+            V::S(s) => st.raw_bind_parameter(idx, s.as_str()),
+            V::OS(s) => st.raw_bind_parameter(idx, s.as_deref()),
+            V::I(i) => st.raw_bind_parameter(idx, i),
+            V::OI(i) => st.raw_bind_parameter(idx, i),
+        };
+        r.map_err(engine)?;
+    }
+    Ok(())
+}
+
+/// The one writing connection for batches that would cost more in sqlx's per-statement
+/// hand-overs than in SQLite (the ledger's group commits). Used from a blocking thread.
+#[derive(Debug)]
+pub(crate) struct InlineWriter {
+    conn: Mutex<Option<Connection>>,
+    path: PathBuf,
+}
+
+/// A transaction on the [`InlineWriter`].
+pub(crate) struct WriteTx<'a>(&'a Connection);
+
+impl WriteTx<'_> {
+    pub fn fetch_one(&self, q: &Q) -> Result<Vec<Cell>> {
+        run(self.0, q)
+    }
+
+    pub fn execute(&self, q: &Q) -> Result<usize> {
+        let mut st = self.0.prepare_cached(&q.sql).map_err(map_write)?;
+        bind(&mut st, q)?;
+        st.raw_execute().map_err(map_write)
+    }
+}
+
+impl InlineWriter {
+    pub fn for_url(url: &str) -> Option<Self> {
+        InlineReader::for_url(url).map(|r| InlineWriter { conn: Mutex::new(None), path: r.path })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE … COMMIT` (rolled back when `f` fails). The
+    /// commit is durable on return (synchronous=FULL).
+    pub fn transaction<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock().map_err(|_| StoreError::Unavailable("ledger writer poisoned".into()))?;
+        if guard.is_none() {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let conn = Connection::open_with_flags(&self.path, flags).map_err(engine)?;
+            // Same settings as the sqlx connections (see `Store::connect`).
+            conn.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+            )
+            .map_err(engine)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            *guard = Some(conn);
+        }
+        let conn = guard.as_ref().ok_or_else(|| StoreError::Unavailable("ledger writer closed".into()))?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(engine)?;
+        match f(&WriteTx(conn)) {
+            Ok(v) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(engine(e))
+                }
+            },
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Write errors: unique violations keep their meaning (a duplicate event id).
+fn map_write(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::ConstraintViolation
+            && matches!(f.extended_code, 2067 | 1555) =>
+        {
+            StoreError::Unique(msg.clone().unwrap_or_else(|| e.to_string()))
+        }
+        _ => engine(e),
+    }
 }
 
 fn engine(e: rusqlite::Error) -> StoreError {

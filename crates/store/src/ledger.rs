@@ -6,18 +6,22 @@
 //! tree's right edge is cached in this process and re-read (O(log n) rows) whenever
 //! another replica appended in between.
 
+use crate::inline::Cell;
 use crate::{i, os, q, s, Result, Store, StoreError, Q};
 use bposhield_ledger::entry::{canonical_json, ENTRY_SCHEMA};
 use bposhield_ledger::tree::{self, Frontier, NodeId};
 use bposhield_ledger::Hash;
 use bposhield_proto::AuditEvent;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 use std::collections::HashMap;
 
-/// Rows per multi-row INSERT: far below both databases' bind-parameter limits (SQLite
-/// 32,766, PostgreSQL 65,535) at 12 values per audit row.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per multi-row INSERT (audit rows: 12 values each). Small on purpose: sqlx
+/// binds SQLite's `$n` parameters by name, and looking each name up costs time linear in
+/// the statement's parameter count, so a statement's binding cost grows with the square
+/// of its size (a 500-row insert cost ~100 ms; 32-row ones cost microseconds per row).
+const ROWS_PER_INSERT: usize = 32;
+/// Rows per multi-row INSERT or lookup of tree nodes (2-3 values each).
+const NODE_ROWS: usize = 128;
 
 /// One signed checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,78 +118,82 @@ impl Store {
         }
         // One appender per process at a time; across replicas the head row orders them.
         let mut cache = self.ledger_frontier.lock().await;
-        let n = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
-        let mut tx = self.pool().begin().await?;
-        let row = q("UPDATE ledger_head SET size = size + $1 WHERE id = 1 RETURNING size")
-            .arg(n)
-            .build()
-            .fetch_one(&mut *tx)
-            .await?;
-        let new_size = u64::try_from(i(&row, "size")?).map_err(|_| StoreError::Corrupt("ledger size".into()))?;
-        let old = new_size - events.len() as u64;
-        let mut frontier = match cache.take() {
-            Some(f) if f.size() == old => f,
-            _ => load_frontier(&mut tx, old).await?,
-        };
-        let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(events.len() * 2 + 64);
-        for (_, leaf) in prepared {
-            nodes.extend(frontier.push(*leaf));
-        }
-        for (chunk_no, chunk) in prepared.chunks(ROWS_PER_INSERT).enumerate() {
-            let base = old + (chunk_no * ROWS_PER_INSERT) as u64;
-            let evs = &events[chunk_no * ROWS_PER_INSERT..chunk_no * ROWS_PER_INSERT + chunk.len()];
-            let mut ins = Q::new("INSERT INTO ledger_entries (idx, event_id, entry) VALUES ");
-            for (k, ((text, _), e)) in chunk.iter().zip(evs).enumerate() {
-                if k > 0 {
-                    ins.push(", ");
-                }
-                ins.push("(").bind(idx_i64(base + k as u64)?).push(", ").bind(e.id.to_string());
-                ins.push(", ").bind(text.as_str()).push(")");
-            }
-            ins.build().execute(&mut *tx).await?;
-            if adopt {
-                for (k, e) in evs.iter().enumerate() {
-                    q("UPDATE audit_events SET ledger_idx = $1 WHERE id = $2 AND ledger_idx IS NULL")
-                        .arg(idx_i64(base + k as u64)?)
-                        .arg(e.id.to_string())
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            } else {
-                let mut ins = Q::new(
-                    "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail, \
-                     before_digest, after_digest, ledger_idx) VALUES ",
-                );
-                for (k, e) in evs.iter().enumerate() {
-                    if k > 0 {
-                        ins.push(", ");
+        let reserve = q("UPDATE ledger_head SET size = size + $1 WHERE id = 1 RETURNING size")
+            .arg(i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?);
+        let cached = cache.take();
+        let (old, frontier) = if let Some(w) = &self.inline_writer {
+            // SQLite file: the same statements on a dedicated connection, off the async
+            // runtime (the commit waits for fsync).
+            let (w, events, prepared) = (w.clone(), events.to_vec(), prepared.to_vec());
+            tokio::task::spawn_blocking(move || {
+                w.transaction(|tx| {
+                    let new_size = tx.fetch_one(&reserve)?.into_iter().next().unwrap_or(Cell::Null).int("size")?;
+                    let old = size_u64(new_size)? - events.len() as u64;
+                    let mut frontier = match cached {
+                        Some(f) if f.size() == old => f,
+                        _ => {
+                            let mut hashes = Vec::new();
+                            for sel in frontier_queries(old)? {
+                                let h = tx.fetch_one(&sel)?.into_iter().next().unwrap_or(Cell::Null);
+                                hashes.push(parse_hash(&h.opt_text("hash")?.unwrap_or_default())?);
+                            }
+                            frontier_from(old, hashes)?
+                        }
+                    };
+                    for st in batch_statements(&events, &prepared, adopt, old, &mut frontier)? {
+                        tx.execute(&st)?;
                     }
-                    ins.push("(").bind(e.id.to_string()).push(", ").bind(e.at).push(", ").bind(e.actor.as_str());
-                    ins.push(", ").bind(e.action.as_str()).push(", ").bind(e.object.as_str());
-                    ins.push(", ").bind(e.outcome.as_str()).push(", ").bind(e.request_id.as_str());
-                    ins.push(", ").bind(e.source_ip.clone()).push(", ").bind(e.detail.to_string());
-                    ins.push(", ").bind(e.before_digest.clone()).push(", ").bind(e.after_digest.clone());
-                    ins.push(", ").bind(idx_i64(base + k as u64)?).push(")");
+                    Ok((old, frontier))
+                })
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("ledger writer: {e}")))??
+        } else {
+            let mut tx = self.pool().begin().await?;
+            let row = reserve.build().fetch_one(&mut *tx).await?;
+            let old = size_u64(i(&row, "size")?)? - events.len() as u64;
+            let mut frontier = match cached {
+                Some(f) if f.size() == old => f,
+                _ => {
+                    let mut hashes = Vec::new();
+                    for sel in frontier_queries(old)? {
+                        let row = sel.build().fetch_optional(&mut *tx).await?;
+                        let row = row.ok_or_else(|| StoreError::Corrupt(format!("ledger subtree missing at size {old}")))?;
+                        hashes.push(parse_hash(&s(&row, "hash")?)?);
+                    }
+                    frontier_from(old, hashes)?
                 }
-                ins.build().execute(&mut *tx).await?;
+            };
+            for st in batch_statements(events, prepared, adopt, old, &mut frontier)? {
+                st.build().execute(&mut *tx).await?;
             }
+            tx.commit().await?;
+            (old, frontier)
+        };
+        let (size, root) = (frontier.size(), frontier.root());
+        *cache = Some(frontier);
+        Ok(Appended { first: old, size, root })
+    }
+
+    /// Benchmarks only: writes complete subtrees of a synthetic tree (no entries) and
+    /// sets the head, so proof timing at 10M entries needs no 10M audit rows. Refuses a
+    /// database whose ledger is not empty.
+    pub async fn ledger_bench_load_nodes(&self, nodes: &[(NodeId, Hash)], size: u64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in nodes.chunks(NODE_ROWS) {
+            node_insert(chunk)?.build().execute(&mut *tx).await?;
         }
-        for chunk in nodes.chunks(ROWS_PER_INSERT) {
-            let mut ins = Q::new("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
-            for (k, (id, h)) in chunk.iter().enumerate() {
-                if k > 0 {
-                    ins.push(", ");
-                }
-                ins.push("(").bind(i64::from(id.level)).push(", ").bind(idx_i64(id.index)?);
-                ins.push(", ").bind(hex::encode(h)).push(")");
-            }
-            ins.build().execute(&mut *tx).await?;
+        let done = q("UPDATE ledger_head SET size = $1 WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM ledger_entries)")
+            .arg(idx_i64(size)?)
+            .build()
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Corrupt("benchmark trees go into an empty ledger only".into()));
         }
         tx.commit().await?;
-        let root = frontier.root();
-        *cache = Some(frontier);
-        Ok(Appended { first: old, size: new_size, root })
+        *self.ledger_frontier.lock().await = None;
+        Ok(())
     }
 
     /// Entries in the ledger now.
@@ -197,10 +205,19 @@ impl Store {
     /// The stored hashes of the given complete subtrees, read in one query.
     pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut sel = Q::new("SELECT level, idx, hash FROM ledger_nodes WHERE 1 = 0");
-            for id in chunk {
-                sel.push(" OR (level = ").bind(i64::from(id.level)).push(" AND idx = ").bind(idx_i64(id.index)?);
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for chunk in ids.chunks(NODE_ROWS) {
+            // A plain OR of primary-key lookups: SQLite plans it as one index search per
+            // term ("MULTI-INDEX OR"); a constant term such as `1 = 0 OR …` would turn it
+            // into a full scan (1 s at 10M entries instead of well under a millisecond).
+            let mut sel = Q::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
+            for (k, id) in chunk.iter().enumerate() {
+                if k > 0 {
+                    sel.push(" OR ");
+                }
+                sel.push("(level = ").bind(i64::from(id.level)).push(" AND idx = ").bind(idx_i64(id.index)?);
                 sel.push(")");
             }
             for r in sel.build().fetch_all(self.pool()).await? {
@@ -349,20 +366,94 @@ fn idx_i64(x: u64) -> Result<i64> {
     i64::try_from(x).map_err(|_| StoreError::Corrupt(format!("ledger index {x} out of range")))
 }
 
-/// The right edge of the stored tree of `size` leaves, read inside the append's
-/// transaction (after the head row is locked, so nobody else extends it meanwhile).
-async fn load_frontier(tx: &mut Transaction<'static, Any>, size: u64) -> Result<Frontier> {
-    let ids = Frontier::ids(size);
-    let mut hashes = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let row = q("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
-            .arg(i64::from(id.level))
-            .arg(idx_i64(id.index)?)
-            .build()
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("ledger subtree {id:?} missing")))?;
-        hashes.push(parse_hash(&s(&row, "hash")?)?);
-    }
+/// The lookups of the right edge of the stored tree of `size` leaves, run inside the
+/// append's transaction after the head row is locked (so nobody extends it meanwhile).
+fn frontier_queries(size: u64) -> Result<Vec<Q>> {
+    Frontier::ids(size)
+        .into_iter()
+        .map(|id| {
+            Ok(q("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
+                .arg(i64::from(id.level))
+                .arg(idx_i64(id.index)?))
+        })
+        .collect()
+}
+
+fn frontier_from(size: u64, hashes: Vec<Hash>) -> Result<Frontier> {
     Frontier::from_parts(size, hashes).map_err(|e| StoreError::Corrupt(format!("ledger frontier: {e}")))
+}
+
+fn size_u64(x: i64) -> Result<u64> {
+    u64::try_from(x).map_err(|_| StoreError::Corrupt("ledger size".into()))
+}
+
+/// Every write of one batch appended after `old` entries: the entries, the audit rows
+/// (or, when adopting rows of an earlier version, their new index), and each complete
+/// subtree the batch finishes, as multi-row inserts. Advances `frontier`.
+fn batch_statements(
+    events: &[AuditEvent],
+    prepared: &[(String, Hash)],
+    adopt: bool,
+    old: u64,
+    frontier: &mut Frontier,
+) -> Result<Vec<Q>> {
+    let mut out = Vec::new();
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(events.len() * 2 + 64);
+    for (_, leaf) in prepared {
+        frontier.push_with(*leaf, |id, h| nodes.push((id, *h)));
+    }
+    for (chunk_no, (chunk, evs)) in prepared.chunks(ROWS_PER_INSERT).zip(events.chunks(ROWS_PER_INSERT)).enumerate() {
+        let base = old + (chunk_no * ROWS_PER_INSERT) as u64;
+        let mut ins = Q::new("INSERT INTO ledger_entries (idx, event_id, entry) VALUES ");
+        for (k, ((text, _), e)) in chunk.iter().zip(evs).enumerate() {
+            if k > 0 {
+                ins.push(", ");
+            }
+            ins.push("(").bind(idx_i64(base + k as u64)?).push(", ").bind(e.id.to_string());
+            ins.push(", ").bind(text.as_str()).push(")");
+        }
+        out.push(ins);
+        if adopt {
+            for (k, e) in evs.iter().enumerate() {
+                out.push(
+                    q("UPDATE audit_events SET ledger_idx = $1 WHERE id = $2 AND ledger_idx IS NULL")
+                        .arg(idx_i64(base + k as u64)?)
+                        .arg(e.id.to_string()),
+                );
+            }
+        } else {
+            let mut ins = Q::new(
+                "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail, \
+                 before_digest, after_digest, ledger_idx) VALUES ",
+            );
+            for (k, e) in evs.iter().enumerate() {
+                if k > 0 {
+                    ins.push(", ");
+                }
+                ins.push("(").bind(e.id.to_string()).push(", ").bind(e.at).push(", ").bind(e.actor.as_str());
+                ins.push(", ").bind(e.action.as_str()).push(", ").bind(e.object.as_str());
+                ins.push(", ").bind(e.outcome.as_str()).push(", ").bind(e.request_id.as_str());
+                ins.push(", ").bind(e.source_ip.clone()).push(", ").bind(e.detail.to_string());
+                ins.push(", ").bind(e.before_digest.clone()).push(", ").bind(e.after_digest.clone());
+                ins.push(", ").bind(idx_i64(base + k as u64)?).push(")");
+            }
+            out.push(ins);
+        }
+    }
+    for chunk in nodes.chunks(NODE_ROWS) {
+        out.push(node_insert(chunk)?);
+    }
+    Ok(out)
+}
+
+fn node_insert(chunk: &[(NodeId, Hash)]) -> Result<Q> {
+    let mut ins = Q::new("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
+    for (k, (id, h)) in chunk.iter().enumerate() {
+        if k > 0 {
+            ins.push(", ");
+        }
+        ins.push("(").bind(i64::from(id.level)).push(", ").bind(idx_i64(id.index)?);
+        ins.push(", ").bind(hex::encode(h)).push(")");
+    }
+    Ok(ins)
 }

@@ -26,7 +26,7 @@ pub use migrate::{LATEST_VERSION, MIGRATIONS};
 pub use org::PeopleFilter;
 pub use users::{SessionRow, UserAuthRow};
 
-use inline::{Cell, InlineReader};
+use inline::{Cell, InlineReader, InlineWriter};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Row};
 use std::sync::Arc;
@@ -82,6 +82,8 @@ pub struct Store {
     backend: Backend,
     /// Hot reads on a SQLite file (see the `inline` module); `None` otherwise.
     inline: Option<Arc<InlineReader>>,
+    /// The ledger's group commits on a SQLite file (see the `inline` module).
+    inline_writer: Option<Arc<InlineWriter>>,
     /// The ledger tree's right edge as this process last wrote it (see `ledger`).
     ledger_frontier: Arc<tokio::sync::Mutex<Option<bposhield_ledger::tree::Frontier>>>,
 }
@@ -128,7 +130,8 @@ impl Store {
         };
         let pool = opts.connect(url).await?;
         let inline = InlineReader::for_url(url).map(Arc::new);
-        let store = Store { pool, backend, inline, ledger_frontier: Arc::default() };
+        let inline_writer = InlineWriter::for_url(url).map(Arc::new);
+        let store = Store { pool, backend, inline, inline_writer, ledger_frontier: Arc::default() };
         migrate::run(&store).await?;
         Ok(store)
     }
