@@ -150,13 +150,19 @@ pub async fn run(mut cfg: Config, b: LedgerBench) -> anyhow::Result<()> {
         let store = crate::open_store(&pcfg).await?;
         let load_start = Instant::now();
         let mut fr = Frontier::new();
-        let mut nodes = Vec::with_capacity(1 << 20);
+        let mut leaves = Vec::with_capacity(1 << 16);
+        let mut nodes = Vec::with_capacity(1 << 17);
+        let mut loaded = 0u64;
         let mut leaf = [0u8; 32];
         for i in 0..n {
             leaf[..8].copy_from_slice(&i.to_le_bytes());
-            nodes.extend(fr.push(tree::leaf_hash(&leaf)));
-            if nodes.len() >= 1 << 20 || i + 1 == n {
-                store.ledger_bench_load_nodes(&nodes, i + 1).await?;
+            let h = tree::leaf_hash(&leaf);
+            leaves.push(h);
+            fr.push_with(h, |id, x| nodes.push((id, *x)));
+            if leaves.len() >= 1 << 16 || i + 1 == n {
+                store.ledger_bench_load(loaded, &leaves, &nodes).await?;
+                loaded += leaves.len() as u64;
+                leaves.clear();
                 nodes.clear();
                 eprint!("\r  building a {n}-leaf tree: {:>3}%", (i + 1) * 100 / n);
             }
@@ -211,44 +217,37 @@ pub async fn run(mut cfg: Config, b: LedgerBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One timed round: `producers` tasks, each keeping `in_flight` events waiting for their
-/// commit. Returns acknowledged appends per second.
+/// One timed round: `producers` producers, each keeping `in_flight` events waiting for
+/// their commit (as `in_flight` sequential lanes, so no task is spawned per event).
+/// Returns acknowledged appends per second.
 async fn append_round(state: &AppState, producers: usize, in_flight: usize, seconds: u64) -> anyhow::Result<f64> {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..producers)
-        .map(|p| {
+    let mut lanes = Vec::with_capacity(producers * in_flight);
+    for p in 0..producers {
+        for lane in 0..in_flight {
             let (st, stop, count) = (state.clone(), stop.clone(), count.clone());
-            tokio::spawn(async move {
+            lanes.push(tokio::spawn(async move {
                 let ctx = Ctx::system(&format!("bench-{p}"));
-                let mut pending = tokio::task::JoinSet::new();
                 let mut n = 0u64;
-                loop {
-                    while pending.len() < in_flight && !stop.load(Ordering::Relaxed) {
-                        let (st, ctx) = (st.clone(), ctx.clone());
-                        let object = format!("item:{p}-{n}");
-                        n += 1;
-                        pending.spawn(async move {
-                            st.audit(&ctx, "bench.append", &object, Outcome::Success, serde_json::json!({ "n": n })).await
-                        });
-                    }
-                    match pending.join_next().await {
-                        Some(r) => {
-                            r?.map_err(|e| anyhow::anyhow!("{e}"))?;
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        None => return anyhow::Ok(()),
-                    }
+                while !stop.load(Ordering::Relaxed) {
+                    let object = format!("item:{p}-{lane}-{n}");
+                    st.audit(&ctx, "bench.append", &object, Outcome::Success, serde_json::json!({ "n": n }))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    count.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
                 }
-            })
-        })
-        .collect();
+                anyhow::Ok(())
+            }));
+        }
+    }
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let acknowledged_by_deadline = count.load(Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
-    for t in tasks {
+    for t in lanes {
         t.await??;
     }
     Ok(acknowledged_by_deadline as f64 / elapsed)

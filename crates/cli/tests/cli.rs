@@ -274,7 +274,7 @@ fn ledger_survives_sigkill_and_detects_tampering() {
         let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
         let n: i64 = sqlx::Row::get(&sqlx::query("SELECT size FROM ledger_head").fetch_one(&mut c).await.unwrap(), 0);
         let victim = n / 2;
-        sqlx::query("UPDATE ledger_entries SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE idx = $1")
+        sqlx::query("UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = $1")
             .bind(victim)
             .execute(&mut c)
             .await

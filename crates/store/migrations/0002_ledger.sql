@@ -7,16 +7,10 @@ CREATE TABLE ledger_head (
 );
 INSERT INTO ledger_head (id, size) VALUES (1, 0);
 
--- Entry n: its canonical JSON text. The leaf hash is ledger_nodes (level 0, n).
-CREATE TABLE ledger_entries (
-    idx BIGINT PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    entry TEXT NOT NULL
-);
-
--- Every complete subtree, written as it completes: (level L, index i) covers leaves
--- [i * 2^L, (i + 1) * 2^L). Hash in lower-case hex. Any tree head or proof for any
--- size reads O(log n) of these rows.
+-- Every complete subtree above the leaves, written as it completes: (level L >= 1,
+-- index i) covers leaves [i * 2^L, (i + 1) * 2^L). Hash in lower-case hex. The leaves
+-- (level 0) are the audit rows' `leaf` column. Any tree head or proof for any size reads
+-- O(log n) rows.
 CREATE TABLE ledger_nodes (
     level BIGINT NOT NULL,
     idx BIGINT NOT NULL,
@@ -39,7 +33,12 @@ CREATE TABLE ledger_meta (
     value TEXT NOT NULL
 );
 
+-- Each audit event is one ledger entry, in the same row: its index, the canonical JSON
+-- text hashed into the log (`entry`) and its leaf hash SHA-256(0x00 || entry) in hex
+-- (`leaf`). One row per entry keeps an append to one b-tree insert per index.
 ALTER TABLE audit_events ADD COLUMN ledger_idx BIGINT;
+ALTER TABLE audit_events ADD COLUMN entry TEXT;
+ALTER TABLE audit_events ADD COLUMN leaf TEXT;
 ALTER TABLE audit_events ADD COLUMN before_digest TEXT;
 ALTER TABLE audit_events ADD COLUMN after_digest TEXT;
 CREATE UNIQUE INDEX audit_events_ledger ON audit_events(ledger_idx);

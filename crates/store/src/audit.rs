@@ -53,7 +53,7 @@ impl Store {
         count.sql = format!("SELECT COUNT(*) AS n FROM audit_events WHERE 1 = 1{where_sql}");
         let total = i(&count.build().fetch_one(self.pool()).await?, "n")?;
         let mut list = count;
-        list.sql = format!("{AUDIT_SELECT} WHERE 1 = 1{where_sql} ORDER BY at DESC, id DESC LIMIT ");
+        list.sql = format!("{AUDIT_SELECT} FROM audit_events WHERE 1 = 1{where_sql} ORDER BY at DESC, id DESC LIMIT ");
         list.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
         let rows = list.build().fetch_all(self.pool()).await?;
         let items = rows

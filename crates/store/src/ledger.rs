@@ -22,6 +22,11 @@ use std::collections::HashMap;
 const ROWS_PER_INSERT: usize = 32;
 /// Rows per multi-row INSERT or lookup of tree nodes (2-3 values each).
 const NODE_ROWS: usize = 128;
+/// On the dedicated SQLite connection, one row per statement: the statement text is the
+/// same every time (prepared once, bound by position), and SQLite needs no statement
+/// journal for a single-row insert. Many rows per statement pay off only where each
+/// statement costs a round trip (sqlx, PostgreSQL).
+const ROWS_INLINE: usize = 1;
 
 /// One signed checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +95,18 @@ impl Store {
         self.ledger_append_prepared(events, &prepared, false).await
     }
 
+    /// [`Store::ledger_append`] with each event's entry and leaf hash already computed
+    /// by [`entry_for`] (callers compute them on their own threads, in parallel).
+    pub async fn ledger_append_entries(&self, events: &[AuditEvent], prepared: &[(String, Hash)]) -> Result<Appended> {
+        if events.len() != prepared.len() {
+            return Err(StoreError::Corrupt("one entry per event is needed".into()));
+        }
+        self.ledger_append_prepared(events, prepared, false).await
+    }
+
     /// Audit rows written before the ledger existed (no `ledger_idx`), oldest first.
     pub async fn audit_events_outside_ledger(&self, limit: u32) -> Result<Vec<AuditEvent>> {
-        let rows = q(&format!("{AUDIT_SELECT} WHERE ledger_idx IS NULL ORDER BY at, id LIMIT $1"))
+        let rows = q(&format!("{AUDIT_SELECT} FROM audit_events WHERE ledger_idx IS NULL ORDER BY at, id LIMIT $1"))
             .arg(i64::from(limit))
             .build()
             .fetch_all(self.pool())
@@ -140,7 +154,7 @@ impl Store {
                             frontier_from(old, hashes)?
                         }
                     };
-                    for st in batch_statements(&events, &prepared, adopt, old, &mut frontier)? {
+                    for st in batch_statements(&events, &prepared, adopt, old, &mut frontier, ROWS_INLINE)? {
                         tx.execute(&st)?;
                     }
                     Ok((old, frontier))
@@ -164,7 +178,7 @@ impl Store {
                     frontier_from(old, hashes)?
                 }
             };
-            for st in batch_statements(events, prepared, adopt, old, &mut frontier)? {
+            for st in batch_statements(events, prepared, adopt, old, &mut frontier, ROWS_PER_INSERT)? {
                 st.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -175,21 +189,40 @@ impl Store {
         Ok(Appended { first: old, size, root })
     }
 
-    /// Benchmarks only: writes complete subtrees of a synthetic tree (no entries) and
-    /// sets the head, so proof timing at 10M entries needs no 10M audit rows. Refuses a
-    /// database whose ledger is not empty.
-    pub async fn ledger_bench_load_nodes(&self, nodes: &[(NodeId, Hash)], size: u64) -> Result<()> {
+    /// Benchmarks only: extends a synthetic tree from `from` leaves (minimal audit rows
+    /// carrying only the leaf hash, and the subtrees above), so proof timing at 10M
+    /// entries needs no 10M real events. Refuses a ledger that is not at `from`.
+    pub async fn ledger_bench_load(&self, from: u64, leaves: &[Hash], nodes: &[(NodeId, Hash)]) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        for chunk in nodes.chunks(NODE_ROWS) {
-            node_insert(chunk)?.build().execute(&mut *tx).await?;
-        }
-        let done = q("UPDATE ledger_head SET size = $1 WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM ledger_entries)")
-            .arg(idx_i64(size)?)
+        let to = from + leaves.len() as u64;
+        let done = q("UPDATE ledger_head SET size = $1 WHERE id = 1 AND size = $2")
+            .arg(idx_i64(to)?)
+            .arg(idx_i64(from)?)
             .build()
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Corrupt("benchmark trees go into an empty ledger only".into()));
+            return Err(StoreError::Corrupt("benchmark trees extend only the benchmark's own ledger".into()));
+        }
+        let per = NODE_ROWS / 4;
+        for (c, chunk) in leaves.chunks(per).enumerate() {
+            let mut ins = Q::new(
+                "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, detail, ledger_idx, leaf) VALUES ",
+            );
+            for (k, leaf) in chunk.iter().enumerate() {
+                let idx = from + (c * per + k) as u64;
+                if k > 0 {
+                    ins.push(", ");
+                }
+                ins.push("(").bind(format!("bench-{idx}"));
+                ins.push(", 0, 'system', 'bench.leaf', 'bench', 'success', 'bench', '{}', ");
+                ins.bind(idx_i64(idx)?).push(", ").bind(hex::encode(leaf)).push(")");
+            }
+            ins.build().execute(&mut *tx).await?;
+        }
+        let inner: Vec<(NodeId, Hash)> = nodes.iter().filter(|(id, _)| id.level > 0).copied().collect();
+        for chunk in inner.chunks(NODE_ROWS) {
+            node_insert(chunk)?.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         *self.ledger_frontier.lock().await = None;
@@ -202,13 +235,26 @@ impl Store {
         u64::try_from(i(&row, "size")?).map_err(|_| StoreError::Corrupt("ledger size".into()))
     }
 
-    /// The stored hashes of the given complete subtrees, read in one query.
+    /// The stored hashes of the given complete subtrees (leaves from the audit rows,
+    /// the rest from `ledger_nodes`), in two queries.
     pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
         let mut out = HashMap::with_capacity(ids.len());
-        if ids.is_empty() {
-            return Ok(out);
+        let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = ids.iter().partition(|id| id.level == 0);
+        for chunk in leaves.chunks(NODE_ROWS) {
+            let mut sel = Q::new("SELECT ledger_idx AS idx, leaf AS hash FROM audit_events WHERE ledger_idx IN (");
+            for (k, id) in chunk.iter().enumerate() {
+                if k > 0 {
+                    sel.push(", ");
+                }
+                sel.bind(idx_i64(id.index)?);
+            }
+            sel.push(")");
+            for r in sel.build().fetch_all(self.pool()).await? {
+                let index = size_u64(i(&r, "idx")?)?;
+                out.insert(NodeId { level: 0, index }, parse_hash(&os(&r, "hash")?.unwrap_or_default())?);
+            }
         }
-        for chunk in ids.chunks(NODE_ROWS) {
+        for chunk in inner.chunks(NODE_ROWS) {
             // A plain OR of primary-key lookups: SQLite plans it as one index search per
             // term ("MULTI-INDEX OR"); a constant term such as `1 = 0 OR …` would turn it
             // into a full scan (1 s at 10M entries instead of well under a millisecond).
@@ -228,6 +274,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The stored subtrees above the leaves that complete while leaves `[from, to)` are
+    /// appended (node (L, i) completes with leaf (i + 1) * 2^L - 1), for verification.
+    pub async fn ledger_nodes_completed_in(&self, from: u64, to: u64) -> Result<HashMap<NodeId, Hash>> {
+        let mut out = HashMap::new();
+        let mut level = 1u32;
+        while level < 64 && (1u64 << level) <= to {
+            // i + 1 in [ceil((from + 1) / 2^L), floor(to / 2^L)]
+            let lo = (from + (1u64 << level)) >> level;
+            let hi = to >> level;
+            if lo <= hi {
+                let rows = q("SELECT level, idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3")
+                    .arg(i64::from(level))
+                    .arg(idx_i64(lo - 1)?)
+                    .arg(idx_i64(hi)?)
+                    .build()
+                    .fetch_all(self.pool())
+                    .await?;
+                for r in rows {
+                    out.insert(node_id(&r)?, parse_hash(&s(&r, "hash")?)?);
+                }
+            }
+            level += 1;
+        }
+        Ok(out)
+    }
+
     /// The tree head of the first `size` entries.
     pub async fn ledger_root(&self, size: u64) -> Result<Hash> {
         let nodes = self.ledger_nodes(&tree::root_nodes(size)).await?;
@@ -237,26 +309,45 @@ impl Store {
     /// Entries `[from, to)` as `(index, text)`, ascending. Gaps (deleted rows) show as
     /// missing indexes; the caller decides what that means.
     pub async fn ledger_entries(&self, from: u64, to: u64) -> Result<Vec<(u64, String)>> {
-        let rows = q("SELECT idx, entry FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
-            .arg(idx_i64(from)?)
-            .arg(idx_i64(to)?)
-            .build()
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((u64::try_from(i(r, "idx")?).map_err(|_| StoreError::Corrupt("ledger index".into()))?, s(r, "entry")?)))
-            .collect()
+        let rows = q("SELECT ledger_idx AS idx, entry FROM audit_events \
+                      WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx")
+        .arg(idx_i64(from)?)
+        .arg(idx_i64(to)?)
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((size_u64(i(r, "idx")?)?, os(r, "entry")?.unwrap_or_default()))).collect()
     }
 
-    /// Stored level-0 hashes (leaf hashes) of `[from, to)`, ascending, with their index.
+    /// Stored leaf hashes of `[from, to)`, ascending, with their index.
     pub async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<(u64, Hash)>> {
-        let rows = q("SELECT level, idx, hash FROM ledger_nodes WHERE level = 0 AND idx >= $1 AND idx < $2 ORDER BY idx")
-            .arg(idx_i64(from)?)
-            .arg(idx_i64(to)?)
-            .build()
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| Ok((node_id(r)?.index, parse_hash(&s(r, "hash")?)?))).collect()
+        let rows = q("SELECT ledger_idx AS idx, leaf FROM audit_events \
+                      WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx")
+        .arg(idx_i64(from)?)
+        .arg(idx_i64(to)?)
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((size_u64(i(r, "idx")?)?, parse_hash(&os(r, "leaf")?.unwrap_or_default())?))).collect()
+    }
+
+    /// The audit rows of ledger indexes `[from, to)` with their stored entry text and
+    /// leaf hash (all zero when unreadable), ascending: what verification re-derives.
+    pub async fn ledger_rows(&self, from: u64, to: u64) -> Result<Vec<(AuditEvent, String, Hash)>> {
+        let rows = q(&format!(
+            "{AUDIT_SELECT}, entry, leaf FROM audit_events WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx"
+        ))
+        .arg(idx_i64(from)?)
+        .arg(idx_i64(to)?)
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let leaf = parse_hash(&os(r, "leaf")?.unwrap_or_default()).unwrap_or([0; 32]);
+                Ok((audit_row(r)?, os(r, "entry")?.unwrap_or_default(), leaf))
+            })
+            .collect()
     }
 
     /// Stores a signed checkpoint (a second one for the same size is ignored: two
@@ -303,20 +394,9 @@ impl Store {
         s(&row, "value")
     }
 
-    /// The audit events with ledger indexes in `[from, to)`, ascending.
-    pub async fn audit_events_by_ledger_index(&self, from: u64, to: u64) -> Result<Vec<AuditEvent>> {
-        let rows = q(&format!("{AUDIT_SELECT} WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx"))
-            .arg(idx_i64(from)?)
-            .arg(idx_i64(to)?)
-            .build()
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(audit_row).collect()
-    }
-
     /// The audit event at ledger index `idx`.
     pub async fn audit_event_at(&self, idx: u64) -> Result<AuditEvent> {
-        let row = q(&format!("{AUDIT_SELECT} WHERE ledger_idx = $1"))
+        let row = q(&format!("{AUDIT_SELECT} FROM audit_events WHERE ledger_idx = $1"))
             .arg(idx_i64(idx)?)
             .build()
             .fetch_optional(self.pool())
@@ -326,8 +406,9 @@ impl Store {
     }
 }
 
+/// The audit columns; callers add `FROM audit_events …` (and may add columns first).
 pub(crate) const AUDIT_SELECT: &str = "SELECT id, at, actor, action, object, outcome, request_id, source_ip, detail, \
-     before_digest, after_digest, ledger_idx FROM audit_events";
+     before_digest, after_digest, ledger_idx";
 
 pub(crate) fn audit_row(r: &AnyRow) -> Result<AuditEvent> {
     let detail = s(r, "detail")?;
@@ -372,9 +453,13 @@ fn frontier_queries(size: u64) -> Result<Vec<Q>> {
     Frontier::ids(size)
         .into_iter()
         .map(|id| {
-            Ok(q("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
-                .arg(i64::from(id.level))
-                .arg(idx_i64(id.index)?))
+            Ok(if id.level == 0 {
+                q("SELECT leaf AS hash FROM audit_events WHERE ledger_idx = $1").arg(idx_i64(id.index)?)
+            } else {
+                q("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
+                    .arg(i64::from(id.level))
+                    .arg(idx_i64(id.index)?)
+            })
         })
         .collect()
 }
@@ -396,37 +481,31 @@ fn batch_statements(
     adopt: bool,
     old: u64,
     frontier: &mut Frontier,
+    rows: usize,
 ) -> Result<Vec<Q>> {
     let mut out = Vec::new();
     let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(events.len() * 2 + 64);
     for (_, leaf) in prepared {
         frontier.push_with(*leaf, |id, h| nodes.push((id, *h)));
     }
-    for (chunk_no, (chunk, evs)) in prepared.chunks(ROWS_PER_INSERT).zip(events.chunks(ROWS_PER_INSERT)).enumerate() {
-        let base = old + (chunk_no * ROWS_PER_INSERT) as u64;
-        let mut ins = Q::new("INSERT INTO ledger_entries (idx, event_id, entry) VALUES ");
-        for (k, ((text, _), e)) in chunk.iter().zip(evs).enumerate() {
-            if k > 0 {
-                ins.push(", ");
-            }
-            ins.push("(").bind(idx_i64(base + k as u64)?).push(", ").bind(e.id.to_string());
-            ins.push(", ").bind(text.as_str()).push(")");
-        }
-        out.push(ins);
+    for (chunk_no, (chunk, evs)) in prepared.chunks(rows).zip(events.chunks(rows)).enumerate() {
+        let base = old + (chunk_no * rows) as u64;
         if adopt {
-            for (k, e) in evs.iter().enumerate() {
+            for (k, ((text, leaf), e)) in chunk.iter().zip(evs).enumerate() {
                 out.push(
-                    q("UPDATE audit_events SET ledger_idx = $1 WHERE id = $2 AND ledger_idx IS NULL")
+                    q("UPDATE audit_events SET ledger_idx = $1, entry = $2, leaf = $3 WHERE id = $4 AND ledger_idx IS NULL")
                         .arg(idx_i64(base + k as u64)?)
+                        .arg(text.as_str())
+                        .arg(hex::encode(leaf))
                         .arg(e.id.to_string()),
                 );
             }
         } else {
             let mut ins = Q::new(
                 "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail, \
-                 before_digest, after_digest, ledger_idx) VALUES ",
+                 before_digest, after_digest, ledger_idx, entry, leaf) VALUES ",
             );
-            for (k, e) in evs.iter().enumerate() {
+            for (k, ((text, leaf), e)) in chunk.iter().zip(evs).enumerate() {
                 if k > 0 {
                     ins.push(", ");
                 }
@@ -435,12 +514,15 @@ fn batch_statements(
                 ins.push(", ").bind(e.outcome.as_str()).push(", ").bind(e.request_id.as_str());
                 ins.push(", ").bind(e.source_ip.clone()).push(", ").bind(e.detail.to_string());
                 ins.push(", ").bind(e.before_digest.clone()).push(", ").bind(e.after_digest.clone());
-                ins.push(", ").bind(idx_i64(base + k as u64)?).push(")");
+                ins.push(", ").bind(idx_i64(base + k as u64)?).push(", ").bind(text.as_str());
+                ins.push(", ").bind(hex::encode(leaf)).push(")");
             }
             out.push(ins);
         }
     }
-    for chunk in nodes.chunks(NODE_ROWS) {
+    // Leaves are the audit rows' `leaf`; only the subtrees above them have rows.
+    nodes.retain(|(id, _)| id.level > 0);
+    for chunk in nodes.chunks(if rows == ROWS_INLINE { 1 } else { NODE_ROWS }) {
         out.push(node_insert(chunk)?);
     }
     Ok(out)

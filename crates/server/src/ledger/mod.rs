@@ -116,6 +116,9 @@ impl Checkpointer {
 
 struct Pending {
     event: AuditEvent,
+    /// The canonical entry and its leaf hash, computed by the caller's task so the one
+    /// writer only writes.
+    entry: (String, Hash),
     done: oneshot::Sender<Result<u64, String>>,
 }
 
@@ -148,7 +151,8 @@ async fn writer(
             return;
         }
         let events: Vec<AuditEvent> = batch.iter().map(|p| p.event.clone()).collect();
-        match store.ledger_append(&events).await {
+        let entries: Vec<(String, Hash)> = batch.iter().map(|p| p.entry.clone()).collect();
+        match store.ledger_append_entries(&events, &entries).await {
             Ok(Appended { first, size, root }) => {
                 for (k, p) in batch.drain(..).enumerate() {
                     let _ = p.done.send(Ok(first + k as u64));
@@ -173,9 +177,10 @@ async fn writer(
 impl AuditSink for LedgerSink {
     fn record<'a>(&'a self, event: AuditEvent) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
         Box::pin(async move {
+            let entry = entry_for(&event)?;
             let (done, wait) = oneshot::channel();
             self.tx
-                .send(Pending { event, done })
+                .send(Pending { event, entry, done })
                 .await
                 .map_err(|_| StoreError::Unavailable("the ledger writer has stopped".into()))?;
             match wait.await {
@@ -275,28 +280,36 @@ pub async fn verify_log(store: &Store, key: &VerifierKey, progress: &Progress) -
     let mut pos = 0u64;
     while pos < size {
         let end = (pos + VERIFY_CHUNK).min(size);
-        let entries = store.ledger_entries(pos, end).await?;
-        let leaves = store.ledger_leaf_hashes(pos, end).await?;
-        let audits = store.audit_events_by_ledger_index(pos, end).await?;
-        let mut entries = entries.into_iter().peekable();
-        let mut leaves = leaves.into_iter().peekable();
-        let mut audits = audits.into_iter().peekable();
+        let rows = store.ledger_rows(pos, end).await?;
+        let stored_nodes = store.ledger_nodes_completed_in(pos, end).await?;
+        let mut rows = rows.into_iter().peekable();
         for idx in pos..end {
-            let Some((_, text)) = entries.next_if(|(i, _)| *i == idx) else {
+            let Some((event, text, stored_leaf)) = rows.next_if(|(e, _, _)| e.ledger_index == Some(idx)) else {
                 return fail(report, Some(idx), format!("entry {idx} is missing"));
             };
             let leaf = tree::leaf_hash(text.as_bytes());
-            match leaves.next_if(|(i, _)| *i == idx) {
-                Some((_, stored)) if stored == leaf => {}
-                Some(_) => return fail(report, Some(idx), format!("entry {idx} was changed after it was appended")),
-                None => return fail(report, Some(idx), format!("the stored tree has no leaf {idx}")),
+            if leaf != stored_leaf {
+                return fail(report, Some(idx), format!("entry {idx} was changed after it was appended"));
             }
-            match audits.next_if(|e| e.ledger_index == Some(idx)) {
-                Some(e) if entry_for(&e).map(|(t, _)| t == text).unwrap_or(false) => {}
-                Some(_) => return fail(report, Some(idx), format!("the audit row of entry {idx} was changed")),
-                None => return fail(report, Some(idx), format!("the audit row of entry {idx} is missing")),
+            if !entry_for(&event).is_ok_and(|(t, _)| t == text) {
+                return fail(report, Some(idx), format!("the audit row of entry {idx} was changed"));
             }
-            frontier.push(leaf);
+            // Every subtree this leaf completes must be the stored one: rows rewritten or
+            // swapped together with their leaf hashes still break their parents.
+            let mut bad_subtree = None;
+            frontier.push_with(leaf, |id, h| {
+                if id.level > 0 && bad_subtree.is_none() && stored_nodes.get(&id) != Some(h) {
+                    bad_subtree = Some(id);
+                }
+            });
+            if let Some(id) = bad_subtree {
+                let first = id.index << id.level;
+                return fail(
+                    report,
+                    Some(first),
+                    format!("the entries {first}..={idx} do not hash to the stored subtree {id:?}: rewritten or reordered"),
+                );
+            }
             while let Some(cp) = next_cp.next_if(|cp| cp.size == frontier.size()) {
                 if frontier.root() != cp.root {
                     return fail(
@@ -312,7 +325,7 @@ pub async fn verify_log(store: &Store, key: &VerifierKey, progress: &Progress) -
                 report.verified = cp.size;
             }
         }
-        if entries.next().is_some() {
+        if rows.next().is_some() {
             return fail(report, Some(pos), format!("entries {pos}..{end} are out of order or duplicated"));
         }
         progress.done.store(end, Ordering::Relaxed);
