@@ -110,7 +110,10 @@ pub async fn run(mut cfg: Config, b: LedgerBench) -> anyhow::Result<()> {
         let mut rates = Vec::new();
         for round in 1..=b.rounds {
             let rate = append_round(&state, b.producers, in_flight, b.seconds).await?;
-            println!("  round {round}: {rate:.0} durable appends/s ({} producers, {in_flight} in flight each)", b.producers);
+            println!(
+                "  round {round}: {rate:.0} durable appends/s ({} producers, {in_flight} in flight each)",
+                b.producers
+            );
             rates.push(rate);
         }
         results.push((in_flight, median(rates)));
@@ -176,7 +179,8 @@ pub async fn run(mut cfg: Config, b: LedgerBench) -> anyhow::Result<()> {
             let t = Instant::now();
             let ids = tree::inclusion_nodes(idx, n).map_err(|e| anyhow::anyhow!("{e}"))?;
             let got = store.ledger_nodes(&ids).await?;
-            let proof = tree::inclusion_proof(idx, n, |id| got.get(&id).copied()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let proof =
+                tree::inclusion_proof(idx, n, |id| got.get(&id).copied()).map_err(|e| anyhow::anyhow!("{e}"))?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
             if k == 0 {
                 leaf[..8].copy_from_slice(&idx.to_le_bytes());

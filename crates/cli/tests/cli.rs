@@ -263,7 +263,13 @@ fn ledger_survives_sigkill_and_detects_tampering() {
         })
         .collect();
     let missing: Vec<&String> = acked.iter().filter(|rid| !in_ledger.contains(*rid)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged entries missing, e.g. {:?}", missing.len(), acked.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged entries missing, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
 
     // Tampering: change one entry in place; verify names its index and fails.
     let db = dir.join("bposhield.db");
@@ -274,11 +280,13 @@ fn ledger_survives_sigkill_and_detects_tampering() {
         let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
         let n: i64 = sqlx::Row::get(&sqlx::query("SELECT size FROM ledger_head").fetch_one(&mut c).await.unwrap(), 0);
         let victim = n / 2;
-        sqlx::query("UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = $1")
-            .bind(victim)
-            .execute(&mut c)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = $1",
+        )
+        .bind(victim)
+        .execute(&mut c)
+        .await
+        .unwrap();
         victim
     });
     let o = run(&dir, &["ledger", "verify"], None);

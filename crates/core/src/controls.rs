@@ -152,8 +152,12 @@ fn check_ledger_verifies(f: &Facts) -> (ControlStatus, Evidence) {
         let summary = format!("The checkpoint at size {size} verifies against the stored log.");
         (ControlStatus::Pass, Evidence { summary, checked: 1, ..Evidence::default() })
     } else {
-        let summary = format!("The checkpoint at size {size} does NOT verify: the stored log was changed after signing.");
-        (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] })
+        let summary =
+            format!("The checkpoint at size {size} does NOT verify: the stored log was changed after signing.");
+        (
+            ControlStatus::Fail,
+            Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] },
+        )
     }
 }
 
@@ -164,7 +168,10 @@ fn check_ledger_fresh(f: &Facts) -> (ControlStatus, Evidence) {
         None if l.size == 0 => not_measured("The ledger is empty."),
         None => {
             let summary = format!("{} entries and no checkpoint yet.", l.size);
-            (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec!["checkpoint:none".into()] })
+            (
+                ControlStatus::Fail,
+                Evidence { summary, checked: 1, failing: 1, failing_ids: vec!["checkpoint:none".into()] },
+            )
         }
         Some((size, at)) if size < l.size && l.now - at > grace => {
             let summary = format!(
@@ -173,7 +180,10 @@ fn check_ledger_fresh(f: &Facts) -> (ControlStatus, Evidence) {
                 l.size - size,
                 l.checkpoint_every_seconds
             );
-            (ControlStatus::Fail, Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] })
+            (
+                ControlStatus::Fail,
+                Evidence { summary, checked: 1, failing: 1, failing_ids: vec![format!("checkpoint:{size}")] },
+            )
         }
         Some((size, at)) => {
             let summary = format!("The latest checkpoint (size {size}) was published {} s ago.", (l.now - at).max(0));

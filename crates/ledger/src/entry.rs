@@ -50,7 +50,8 @@ pub fn check_canonical(text: &str) -> Result<serde_json::Value, EntryError> {
 }
 
 fn nfc(s: &str) -> Cow<'_, str> {
-    if is_nfc(s) {
+    // ASCII is always NFC; nearly every string of an entry is ASCII (ids, codes).
+    if s.is_ascii() || is_nfc(s) {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.nfc().collect())

@@ -69,7 +69,16 @@ pub async fn create_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Site
         "code",
         "a site with this code exists",
     ))?;
-    st.audit_change(ctx, "org.site.create", &format!("site:{id}"), Outcome::Success, json!({}), None::<&()>, Some(&site)).await?;
+    st.audit_change(
+        ctx,
+        "org.site.create",
+        &format!("site:{id}"),
+        Outcome::Success,
+        json!({}),
+        None::<&()>,
+        Some(&site),
+    )
+    .await?;
     Ok(site)
 }
 
@@ -83,7 +92,16 @@ pub async fn update_site(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Site
         "code",
         "a site with this code exists",
     ))?;
-    st.audit_change(ctx, "org.site.update", &format!("site:{id}"), Outcome::Success, json!({}), Some(&old), Some(&site)).await?;
+    st.audit_change(
+        ctx,
+        "org.site.update",
+        &format!("site:{id}"),
+        Outcome::Success,
+        json!({}),
+        Some(&old),
+        Some(&site),
+    )
+    .await?;
     Ok(site)
 }
 
@@ -105,8 +123,16 @@ pub async fn create_process(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &P
         "code",
         "a process unit with this code exists",
     ))?;
-    st.audit_change(ctx, "org.process.create", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }), None::<&()>, Some(&p))
-        .await?;
+    st.audit_change(
+        ctx,
+        "org.process.create",
+        &format!("process:{id}"),
+        Outcome::Success,
+        json!({ "site": i.site_id }),
+        None::<&()>,
+        Some(&p),
+    )
+    .await?;
     Ok(p)
 }
 
@@ -128,8 +154,16 @@ pub async fn update_process(
         "code",
         "a process unit with this code exists",
     ))?;
-    st.audit_change(ctx, "org.process.update", &format!("process:{id}"), Outcome::Success, json!({ "site": i.site_id }), Some(&old), Some(&p))
-        .await?;
+    st.audit_change(
+        ctx,
+        "org.process.update",
+        &format!("process:{id}"),
+        Outcome::Success,
+        json!({ "site": i.site_id }),
+        Some(&old),
+        Some(&p),
+    )
+    .await?;
     Ok(p)
 }
 
@@ -151,7 +185,16 @@ pub async fn create_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Team
         "name",
         "this process unit already has a team with this name",
     ))?;
-    st.audit_change(ctx, "org.team.create", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id }), None::<&()>, Some(&t)).await?;
+    st.audit_change(
+        ctx,
+        "org.team.create",
+        &format!("team:{id}"),
+        Outcome::Success,
+        json!({ "process": p.id }),
+        None::<&()>,
+        Some(&t),
+    )
+    .await?;
     Ok(t)
 }
 
@@ -167,7 +210,16 @@ pub async fn update_team(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, id: Team
         "name",
         "this process unit already has a team with this name",
     ))?;
-    st.audit_change(ctx, "org.team.update", &format!("team:{id}"), Outcome::Success, json!({ "process": p.id }), Some(&old), Some(&t)).await?;
+    st.audit_change(
+        ctx,
+        "org.team.update",
+        &format!("team:{id}"),
+        Outcome::Success,
+        json!({ "process": p.id }),
+        Some(&old),
+        Some(&t),
+    )
+    .await?;
     Ok(t)
 }
 
@@ -317,7 +369,16 @@ pub async fn create_person(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &Pe
         "employee_id",
         "another person has this employee id",
     ))?;
-    st.audit_change(ctx, "people.create", &format!("person:{id}"), Outcome::Success, json!({ "status": i.status }), None::<&()>, Some(&p)).await?;
+    st.audit_change(
+        ctx,
+        "people.create",
+        &format!("person:{id}"),
+        Outcome::Success,
+        json!({ "status": i.status }),
+        None::<&()>,
+        Some(&p),
+    )
+    .await?;
     Ok(p)
 }
 

@@ -117,7 +117,15 @@ impl Store {
         .iter()
         .map(|r| Ok((s(r, "id")?, s(r, "status")? == "terminated", os(r, "exit_date")?)))
         .collect::<Result<Vec<_>>>()?;
-        Ok(Facts { today: today.to_owned(), processes, teams, privileged_users, active_tokens, linked_users, ledger: None })
+        Ok(Facts {
+            today: today.to_owned(),
+            processes,
+            teams,
+            privileged_users,
+            active_tokens,
+            linked_users,
+            ledger: None,
+        })
     }
 
     /// Every row id of `table`, and whether an enabled user holds `role` scoped to it

@@ -162,11 +162,15 @@ impl InlineWriter {
     pub fn transaction<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
         let mut guard = self.conn.lock().map_err(|_| StoreError::Unavailable("ledger writer poisoned".into()))?;
         if guard.is_none() {
-            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let flags =
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
             let conn = Connection::open_with_flags(&self.path, flags).map_err(engine)?;
-            // Same settings as the sqlx connections (see `Store::connect`).
+            // Same settings as the sqlx connections (see `Store::connect`), and a longer
+            // WAL between automatic checkpoints: the index pages every append touches
+            // (the right edges) are then copied back once per 40 MB instead of per 4 MB.
             conn.execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
+                 PRAGMA wal_autocheckpoint=10000;",
             )
             .map_err(engine)?;
             conn.set_prepared_statement_cache_capacity(64);
@@ -193,8 +197,8 @@ impl InlineWriter {
 /// Write errors: unique violations keep their meaning (a duplicate event id).
 fn map_write(e: rusqlite::Error) -> StoreError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::ConstraintViolation
-            && matches!(f.extended_code, 2067 | 1555) =>
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && matches!(f.extended_code, 2067 | 1555) =>
         {
             StoreError::Unique(msg.clone().unwrap_or_else(|| e.to_string()))
         }

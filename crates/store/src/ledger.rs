@@ -77,7 +77,16 @@ pub fn entry_for(e: &AuditEvent) -> Result<(String, Hash)> {
 
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
+    hex32(&sha2::Sha256::digest(b).into())
+}
+
+/// Lower-case hex of a hash, without `hex::encode`'s per-character pushes (it showed in
+/// the append profile: every entry writes two of these).
+fn hex32(h: &Hash) -> String {
+    let mut buf = [0u8; 64];
+    // Cannot fail: the buffer is exactly twice the input.
+    let _ = hex::encode_to_slice(h, &mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 pub(crate) fn parse_hash(text: &str) -> Result<Hash> {
@@ -92,12 +101,17 @@ impl Store {
     /// none is.
     pub async fn ledger_append(&self, events: &[AuditEvent]) -> Result<Appended> {
         let prepared = events.iter().map(entry_for).collect::<Result<Vec<_>>>()?;
-        self.ledger_append_prepared(events, &prepared, false).await
+        self.ledger_append_prepared(events.to_vec(), prepared, false).await
     }
 
     /// [`Store::ledger_append`] with each event's entry and leaf hash already computed
-    /// by [`entry_for`] (callers compute them on their own threads, in parallel).
-    pub async fn ledger_append_entries(&self, events: &[AuditEvent], prepared: &[(String, Hash)]) -> Result<Appended> {
+    /// by [`entry_for`] (callers compute them on their own threads, in parallel), taking
+    /// the batch by value so nothing is copied on the way to the database.
+    pub async fn ledger_append_entries(
+        &self,
+        events: Vec<AuditEvent>,
+        prepared: Vec<(String, Hash)>,
+    ) -> Result<Appended> {
         if events.len() != prepared.len() {
             return Err(StoreError::Corrupt("one entry per event is needed".into()));
         }
@@ -117,13 +131,13 @@ impl Store {
     /// Gives audit rows that predate the ledger their entries (their rows already exist).
     pub async fn ledger_adopt(&self, events: &[AuditEvent]) -> Result<Appended> {
         let prepared = events.iter().map(entry_for).collect::<Result<Vec<_>>>()?;
-        self.ledger_append_prepared(events, &prepared, true).await
+        self.ledger_append_prepared(events.to_vec(), prepared, true).await
     }
 
     async fn ledger_append_prepared(
         &self,
-        events: &[AuditEvent],
-        prepared: &[(String, Hash)],
+        events: Vec<AuditEvent>,
+        prepared: Vec<(String, Hash)>,
         adopt: bool,
     ) -> Result<Appended> {
         if events.is_empty() {
@@ -138,7 +152,7 @@ impl Store {
         let (old, frontier) = if let Some(w) = &self.inline_writer {
             // SQLite file: the same statements on a dedicated connection, off the async
             // runtime (the commit waits for fsync).
-            let (w, events, prepared) = (w.clone(), events.to_vec(), prepared.to_vec());
+            let w = w.clone();
             tokio::task::spawn_blocking(move || {
                 w.transaction(|tx| {
                     let new_size = tx.fetch_one(&reserve)?.into_iter().next().unwrap_or(Cell::Null).int("size")?;
@@ -172,13 +186,14 @@ impl Store {
                     let mut hashes = Vec::new();
                     for sel in frontier_queries(old)? {
                         let row = sel.build().fetch_optional(&mut *tx).await?;
-                        let row = row.ok_or_else(|| StoreError::Corrupt(format!("ledger subtree missing at size {old}")))?;
+                        let row =
+                            row.ok_or_else(|| StoreError::Corrupt(format!("ledger subtree missing at size {old}")))?;
                         hashes.push(parse_hash(&s(&row, "hash")?)?);
                     }
                     frontier_from(old, hashes)?
                 }
             };
-            for st in batch_statements(events, prepared, adopt, old, &mut frontier, ROWS_PER_INSERT)? {
+            for st in batch_statements(&events, &prepared, adopt, old, &mut frontier, ROWS_PER_INSERT)? {
                 st.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -216,7 +231,7 @@ impl Store {
                 }
                 ins.push("(").bind(format!("bench-{idx}"));
                 ins.push(", 0, 'system', 'bench.leaf', 'bench', 'success', 'bench', '{}', ");
-                ins.bind(idx_i64(idx)?).push(", ").bind(hex::encode(leaf)).push(")");
+                ins.bind(idx_i64(idx)?).push(", ").bind(hex32(leaf)).push(")");
             }
             ins.build().execute(&mut *tx).await?;
         }
@@ -355,7 +370,7 @@ impl Store {
     pub async fn ledger_put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
         q("INSERT INTO ledger_checkpoints (size, root, note, published_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
             .arg(idx_i64(cp.size)?)
-            .arg(hex::encode(cp.root))
+            .arg(hex32(&cp.root))
             .arg(cp.note.as_str())
             .arg(cp.published_at)
             .build()
@@ -390,7 +405,8 @@ impl Store {
             .build()
             .execute(self.pool())
             .await?;
-        let row = sqlx::query("SELECT value FROM ledger_meta WHERE name = 'verifier_key'").fetch_one(self.pool()).await?;
+        let row =
+            sqlx::query("SELECT value FROM ledger_meta WHERE name = 'verifier_key'").fetch_one(self.pool()).await?;
         s(&row, "value")
     }
 
@@ -496,7 +512,7 @@ fn batch_statements(
                     q("UPDATE audit_events SET ledger_idx = $1, entry = $2, leaf = $3 WHERE id = $4 AND ledger_idx IS NULL")
                         .arg(idx_i64(base + k as u64)?)
                         .arg(text.as_str())
-                        .arg(hex::encode(leaf))
+                        .arg(hex32(leaf))
                         .arg(e.id.to_string()),
                 );
             }
@@ -515,7 +531,7 @@ fn batch_statements(
                 ins.push(", ").bind(e.source_ip.clone()).push(", ").bind(e.detail.to_string());
                 ins.push(", ").bind(e.before_digest.clone()).push(", ").bind(e.after_digest.clone());
                 ins.push(", ").bind(idx_i64(base + k as u64)?).push(", ").bind(text.as_str());
-                ins.push(", ").bind(hex::encode(leaf)).push(")");
+                ins.push(", ").bind(hex32(leaf)).push(")");
             }
             out.push(ins);
         }
@@ -535,7 +551,7 @@ fn node_insert(chunk: &[(NodeId, Hash)]) -> Result<Q> {
             ins.push(", ");
         }
         ins.push("(").bind(i64::from(id.level)).push(", ").bind(idx_i64(id.index)?);
-        ins.push(", ").bind(hex::encode(h)).push(")");
+        ins.push(", ").bind(hex32(h)).push(")");
     }
     Ok(ins)
 }

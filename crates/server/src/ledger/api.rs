@@ -33,7 +33,16 @@ pub fn routes(r: Routes) -> Routes {
 /// The ledger part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    paths(latest_checkpoint, list_checkpoints, list_entries, get_entry, inclusion, consistency, verify_status, verify_start),
+    paths(
+        latest_checkpoint,
+        list_checkpoints,
+        list_entries,
+        get_entry,
+        inclusion,
+        consistency,
+        verify_status,
+        verify_start
+    ),
     components(schemas(CheckpointView, EntryView, ProofView, ConsistencyView, VerifyJob, led::VerifyReport))
 )]
 pub struct LedgerApi;
@@ -69,7 +78,8 @@ fn checkpoint_view(st: &AppState, c: bposhield_store::StoredCheckpoint) -> Check
 /// The latest signed checkpoint.
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoint", responses((status = 200, body = CheckpointView), (status = 404, body = ApiError)))]
 async fn latest_checkpoint(State(st): State<AppState>) -> AppResult<Json<CheckpointView>> {
-    let c = st.store.ledger_checkpoints(1).await?.into_iter().next().ok_or_else(|| AppError::not_found("checkpoint"))?;
+    let c =
+        st.store.ledger_checkpoints(1).await?.into_iter().next().ok_or_else(|| AppError::not_found("checkpoint"))?;
     Ok(Json(checkpoint_view(&st, c)))
 }
 

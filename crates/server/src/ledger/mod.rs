@@ -150,12 +150,18 @@ async fn writer(
         if rx.recv_many(&mut batch, max_batch).await == 0 {
             return;
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|p| p.event.clone()).collect();
-        let entries: Vec<(String, Hash)> = batch.iter().map(|p| p.entry.clone()).collect();
-        match store.ledger_append_entries(&events, &entries).await {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for p in batch.drain(..) {
+            events.push(p.event);
+            entries.push(p.entry);
+            waiters.push(p.done);
+        }
+        match store.ledger_append_entries(events, entries).await {
             Ok(Appended { first, size, root }) => {
-                for (k, p) in batch.drain(..).enumerate() {
-                    let _ = p.done.send(Ok(first + k as u64));
+                for (k, done) in waiters.into_iter().enumerate() {
+                    let _ = done.send(Ok(first + k as u64));
                 }
                 if size / every > first / every {
                     if let Err(e) = checkpointer.publish(size, root).await {
@@ -164,10 +170,10 @@ async fn writer(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "ledger append failed; nothing of the batch was written");
+                tracing::error!(error = %e, events = waiters.len(), "ledger append failed; nothing of the batch was written");
                 let msg = e.to_string();
-                for p in batch.drain(..) {
-                    let _ = p.done.send(Err(msg.clone()));
+                for done in waiters {
+                    let _ = done.send(Err(msg.clone()));
                 }
             }
         }
@@ -307,7 +313,9 @@ pub async fn verify_log(store: &Store, key: &VerifierKey, progress: &Progress) -
                 return fail(
                     report,
                     Some(first),
-                    format!("the entries {first}..={idx} do not hash to the stored subtree {id:?}: rewritten or reordered"),
+                    format!(
+                        "the entries {first}..={idx} do not hash to the stored subtree {id:?}: rewritten or reordered"
+                    ),
                 );
             }
             while let Some(cp) = next_cp.next_if(|cp| cp.size == frontier.size()) {
@@ -438,8 +446,7 @@ pub async fn inclusion_proof(
     }
     let ids = tree::inclusion_nodes(index, size).map_err(crate::AppError::internal)?;
     let nodes = store.ledger_nodes(&ids).await?;
-    let hashes =
-        tree::inclusion_proof(index, size, |id| nodes.get(&id).copied()).map_err(crate::AppError::internal)?;
+    let hashes = tree::inclusion_proof(index, size, |id| nodes.get(&id).copied()).map_err(crate::AppError::internal)?;
     Ok(bposhield_ledger::bundle::InclusionProof { index, size, hashes })
 }
 
@@ -458,8 +465,7 @@ pub async fn consistency_proof(
     }
     let ids = tree::consistency_nodes(from, to).map_err(crate::AppError::internal)?;
     let nodes = store.ledger_nodes(&ids).await?;
-    let hashes =
-        tree::consistency_proof(from, to, |id| nodes.get(&id).copied()).map_err(crate::AppError::internal)?;
+    let hashes = tree::consistency_proof(from, to, |id| nodes.get(&id).copied()).map_err(crate::AppError::internal)?;
     Ok(bposhield_ledger::bundle::ConsistencyProof { from, to, hashes })
 }
 

@@ -58,7 +58,8 @@ struct LedgerPage {
 async fn overview(State(st): State<AppState>, Authed(ctx, _): Authed, q: QueryData) -> AppResult<Response> {
     let size = st.store.ledger_size().await?;
     let cps = st.store.ledger_checkpoints(20).await?;
-    let (actor, action, object) = (q.get("actor").trim().to_owned(), q.get("action").trim().to_owned(), q.get("object").trim().to_owned());
+    let (actor, action, object) =
+        (q.get("actor").trim().to_owned(), q.get("action").trim().to_owned(), q.get("object").trim().to_owned());
     let searched = !(actor.is_empty() && action.is_empty() && object.is_empty());
     let filter = bposhield_store::AuditFilter {
         actor: Some(actor.clone()).filter(|x| !x.is_empty()),
@@ -85,7 +86,10 @@ async fn overview(State(st): State<AppState>, Authed(ctx, _): Authed, q: QueryDa
         size,
         latest_note: cps.first().map(|c| c.note.clone()),
         latest_at: cps.first().map(|c| time(c.published_at)).unwrap_or_default(),
-        history: cps.iter().map(|c| CheckpointRow { size: c.size, root: b64(&c.root), at: time(c.published_at) }).collect(),
+        history: cps
+            .iter()
+            .map(|c| CheckpointRow { size: c.size, root: b64(&c.root), at: time(c.published_at) })
+            .collect(),
         actor,
         action,
         object,
@@ -112,7 +116,11 @@ struct EntryPage {
 
 /// `GET /ledger/entries/{index}`: the entry and its inclusion proof in the latest
 /// checkpoint that covers it (or the current head when none does yet).
-async fn entry(State(st): State<AppState>, Authed(ctx, _): Authed, ApiPath(index): ApiPath<u64>) -> AppResult<Response> {
+async fn entry(
+    State(st): State<AppState>,
+    Authed(ctx, _): Authed,
+    ApiPath(index): ApiPath<u64>,
+) -> AppResult<Response> {
     let e = entry_view(&st, index).await?;
     let latest = st.store.ledger_checkpoints(1).await?.into_iter().next().filter(|c| c.size > index);
     let proof = proof_view(&st, index, latest.as_ref().map(|c| c.size)).await?;
@@ -164,7 +172,7 @@ impl VerifyStatus {
         match st.verify_runner.status() {
             None => Self { state: "never", percent: 0, message: "Not run on this server yet.".into() },
             Some(j) => {
-                let percent = if j.total == 0 { 100 } else { j.done.saturating_mul(100) / j.total };
+                let percent = j.done.saturating_mul(100).checked_div(j.total).unwrap_or(100);
                 let (state, message) = if j.running {
                     ("running", format!("Verifying… {} of {} entries", j.done, j.total))
                 } else if let Some(e) = j.error {

@@ -44,8 +44,14 @@ async fn proofs_and_checkpoints_verify(db: Db) {
     // At least: the background control evaluation may add its own event meanwhile.
     assert!(second.size >= first.size + 13);
 
-    let latest: Value =
-        s.req(Role::SecurityOfficer, Method::GET, "/api/v1/ledger/checkpoint").send().await.unwrap().json().await.unwrap();
+    let latest: Value = s
+        .req(Role::SecurityOfficer, Method::GET, "/api/v1/ledger/checkpoint")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let cp = open_checkpoint(latest["note"].as_str().unwrap(), &key).unwrap();
     assert_eq!((cp.size, cp.root), (second.size, second.root));
     assert_eq!(latest["verifier_key"], key.to_string());
@@ -68,7 +74,11 @@ async fn proofs_and_checkpoints_verify(db: Db) {
         assert_eq!(entry["v"], 1);
         assert_eq!(entry["id"], e["event"]["id"]);
         let p: Value = s
-            .req(Role::Auditor, Method::GET, &format!("/api/v1/ledger/proofs/inclusion?index={index}&size={}", second.size))
+            .req(
+                Role::Auditor,
+                Method::GET,
+                &format!("/api/v1/ledger/proofs/inclusion?index={index}&size={}", second.size),
+            )
             .send()
             .await
             .unwrap()
@@ -157,7 +167,9 @@ async fn tampering_is_detected(db: Db) {
     let cases: [Case; 7] = [
         (
             "entry changed",
-            |k, _| vec![format!("UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = {k}")],
+            |k, _| {
+                vec![format!("UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = {k}")]
+            },
             |k, _| Some(k),
         ),
         ("entry deleted", |k, _| vec![format!("DELETE FROM audit_events WHERE ledger_idx = {k}")], |k, _| Some(k)),
@@ -239,9 +251,15 @@ async fn replicas_append_in_one_order(db: Db) {
             tasks.push(tokio::spawn(async move {
                 let ctx = bposhield_server::ctx::Ctx::system(&format!("r{r}-t{t}"));
                 for n in 0..40 {
-                    st.audit(&ctx, "test.append", &format!("item:{r}-{t}-{n}"), bposhield_server::audit::Outcome::Success, serde_json::json!({}))
-                        .await
-                        .unwrap();
+                    st.audit(
+                        &ctx,
+                        "test.append",
+                        &format!("item:{r}-{t}-{n}"),
+                        bposhield_server::audit::Outcome::Success,
+                        serde_json::json!({}),
+                    )
+                    .await
+                    .unwrap();
                 }
             }));
         }
