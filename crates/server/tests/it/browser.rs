@@ -180,6 +180,38 @@ async fn sign_in_dashboard_people_and_a_form_error_in_chromium() {
     d.click("#person-form button[type=submit]").await;
     let err = d.text("#error-employee_id").await;
     assert!(err.contains("employee id"), "{err}");
+
+    // The auditor's ledger page: an entry's inclusion proof in the latest signed
+    // checkpoint is re-checked by the browser itself (WebCrypto), and the whole log is
+    // verified as a background job with progress.
+    s.state.checkpointer.publish_head().await.unwrap();
+    d.cmd(reqwest::Method::DELETE, "/cookie", json!({})).await;
+    d.go(&format!("{}/ledger/entries/3", s.base)).await;
+    d.type_into("#username", "u.auditor").await;
+    d.type_into("#password", PASSWORD).await;
+    d.click("#signin-form button[type=submit]").await;
+    let mut verdict = String::new();
+    for _ in 0..50 {
+        verdict = d.text("#ledger-browser-result").await;
+        if verdict.contains("verified") || verdict.contains("NOT") || verdict.contains("error") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(verdict, "verified in your browser");
+    assert!(d.text("#ledger-server-check").await.contains("verified"));
+    d.go(&format!("{}/ledger", s.base)).await;
+    assert!(d.text("#ledger-latest-note").await.contains("bposhield.local/ledger"));
+    d.click("#ledger-verify").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = d.text("#ledger-verify-message").await;
+        if !status.starts_with("Verifying") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(status.starts_with("Verified at"), "{status}");
     d.quit().await;
     s.stop().await;
 }
