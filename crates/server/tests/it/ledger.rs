@@ -15,7 +15,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
 
-crate::both_dbs!(proofs_and_checkpoints_verify, tampering_is_detected, replicas_append_in_one_order);
+crate::both_dbs!(
+    proofs_and_checkpoints_verify,
+    tampering_is_detected,
+    replicas_append_in_one_order,
+    events_of_an_earlier_version_join_the_ledger
+);
 
 fn unb64(s: &str) -> Hash {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap().try_into().unwrap()
@@ -283,5 +288,49 @@ async fn replicas_append_in_one_order(db: Db) {
         .collect();
     let distinct: std::collections::HashSet<&String> = appended.iter().collect();
     assert_eq!((appended.len(), distinct.len()), (2 * 8 * 40, 2 * 8 * 40));
+    s.stop().await;
+}
+
+/// Audit rows written before the ledger existed (no index, no entry) are appended at the
+/// next start, oldest first, and the log then verifies with them in it.
+async fn events_of_an_earlier_version_join_the_ledger(db: Db) {
+    let Some(s) = TestServer::start(db, "ledger-adopt").await else { return };
+    let old_ids = ["01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002"];
+    tamper(
+        &s,
+        &old_ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| {
+                format!(
+                    "INSERT INTO audit_events (id, at, actor, action, object, outcome, request_id, source_ip, detail) \
+                     VALUES ('{id}', {}, 'system', 'people.import', 'people', 'success', 'old-{n}', NULL, '{{\"rows\":{n}}}')",
+                    1_700_000_000 + n
+                )
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(s.state.store.audit_events_outside_ledger(10).await.unwrap().len(), 2);
+    s.state.prepare_ledger().await.unwrap();
+    assert!(s.state.store.audit_events_outside_ledger(10).await.unwrap().is_empty());
+    let filter = bposhield_store::AuditFilter {
+        since: Some(1_700_000_000),
+        until: Some(1_700_000_002),
+        limit: 10,
+        ..Default::default()
+    };
+    let (old, _) = s.state.store.audit_events(&filter).await.unwrap();
+    let mut indexed: Vec<(u64, String)> = old.iter().map(|e| (e.ledger_index.unwrap(), e.id.to_string())).collect();
+    indexed.sort();
+    assert_eq!(indexed.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(), old_ids, "oldest first");
+    assert_eq!(indexed[1].0, indexed[0].0 + 1);
+    s.state.checkpointer.publish_head().await.unwrap();
+    let report = verify(&s.state).await;
+    assert!(report.ok(), "{report:?}");
+    // A second start finds nothing left to adopt.
+    let size = s.state.store.ledger_size().await.unwrap();
+    s.state.prepare_ledger().await.unwrap();
+    assert!(s.state.store.ledger_size().await.unwrap() <= size + 1, "nothing adopted twice");
     s.stop().await;
 }
