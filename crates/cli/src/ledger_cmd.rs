@@ -116,12 +116,12 @@ pub async fn run(state: AppState, c: LedgerCommand) -> anyhow::Result<()> {
         }
         LedgerCommand::Prove { index, size } => {
             let p = ledger::inclusion_proof(store, index, size).await?;
-            let leaf = store.ledger_leaf_hashes(index, index + 1).await?;
+            let leaf = store.ledger_leaf(index).await?;
             let root = store.ledger_root(p.size).await?;
             let out = serde_json::json!({
                 "index": p.index,
                 "size": p.size,
-                "leaf_hash": leaf.first().map(|(_, h)| base64_std(h)),
+                "leaf_hash": base64_std(&leaf),
                 "root": base64_std(&root),
                 "hashes": p.hashes.iter().map(|h| base64_std(h)).collect::<Vec<_>>(),
             });

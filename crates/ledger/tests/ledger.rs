@@ -569,7 +569,8 @@ proptest! {
                 Mutation::IndexDown => idx = n,
                 Mutation::SizeUp => { size += 1; r = real_root(size) }
                 Mutation::SizeDown => { size -= 1; r = real_root(size) }
-                Mutation::SwapRoots => { r = leaf; leaf_used = real_root(n) }
+                // A one-leaf tree's root is its leaf: swapping them changes nothing.
+                Mutation::SwapRoots if n > 1 => { r = leaf; leaf_used = real_root(n) }
                 _ => return Ok(()),
             }
         }
@@ -827,7 +828,8 @@ fn keys_round_trip_and_hide_secrets() {
     let back = SignerKey::from_file_text(&file).unwrap();
     assert_eq!(back.verifier(), k.verifier());
     assert_eq!(back.to_file_text(), file);
-    let secret = file.trim_end().rsplit('+').next().unwrap();
+    // PRIVATE+KEY+<name>+<id>+<base64>: the base64 itself may contain '+'.
+    let secret = file.trim_end().splitn(5, '+').nth(4).unwrap();
     let debug = format!("{k:?}");
     assert!(debug.contains("example.org/log"));
     assert!(!debug.contains(secret) && !debug.contains(&secret[..12]), "{debug}");

@@ -334,16 +334,10 @@ impl Store {
         rows.iter().map(|r| Ok((size_u64(i(r, "idx")?)?, os(r, "entry")?.unwrap_or_default()))).collect()
     }
 
-    /// Stored leaf hashes of `[from, to)`, ascending, with their index.
-    pub async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<(u64, Hash)>> {
-        let rows = q("SELECT ledger_idx AS idx, leaf FROM audit_events \
-                      WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx")
-        .arg(idx_i64(from)?)
-        .arg(idx_i64(to)?)
-        .build()
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| Ok((size_u64(i(r, "idx")?)?, parse_hash(&os(r, "leaf")?.unwrap_or_default())?))).collect()
+    /// The stored leaf hash of entry `index`.
+    pub async fn ledger_leaf(&self, index: u64) -> Result<Hash> {
+        let id = NodeId { level: 0, index };
+        self.ledger_nodes(&[id]).await?.remove(&id).ok_or(StoreError::NotFound)
     }
 
     /// The audit rows of ledger indexes `[from, to)` with their stored entry text and

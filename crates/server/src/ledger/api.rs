@@ -175,8 +175,7 @@ async fn inclusion(State(st): State<AppState>, ApiQuery(q): ApiQuery<InclusionQu
 
 pub(crate) async fn proof_view(st: &AppState, index: u64, size: Option<u64>) -> AppResult<ProofView> {
     let p = led::inclusion_proof(&st.store, index, size).await?;
-    let leaf = st.store.ledger_leaf_hashes(index, index + 1).await?;
-    let leaf = leaf.first().ok_or_else(|| AppError::not_found("ledger entry"))?.1;
+    let leaf = st.store.ledger_leaf(index).await?;
     let root = st.store.ledger_root(p.size).await?;
     Ok(ProofView {
         index,

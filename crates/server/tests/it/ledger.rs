@@ -34,6 +34,11 @@ async fn denials(s: &TestServer, n: usize) {
     }
 }
 
+/// `GET path` as `role`, parsed as JSON.
+async fn get_json(s: &TestServer, role: Role, path: &str) -> Value {
+    s.req(role, Method::GET, path).send().await.unwrap().json().await.unwrap()
+}
+
 async fn verify(st: &AppState) -> VerifyReport {
     verify_log(&st.store, st.checkpointer.verifier(), &Progress::default()).await.unwrap()
 }
@@ -49,30 +54,15 @@ async fn proofs_and_checkpoints_verify(db: Db) {
     // At least: the background control evaluation may add its own event meanwhile.
     assert!(second.size >= first.size + 13);
 
-    let latest: Value = s
-        .req(Role::SecurityOfficer, Method::GET, "/api/v1/ledger/checkpoint")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest: Value = get_json(&s, Role::SecurityOfficer, "/api/v1/ledger/checkpoint").await;
     let cp = open_checkpoint(latest["note"].as_str().unwrap(), &key).unwrap();
     assert_eq!((cp.size, cp.root), (second.size, second.root));
     assert_eq!(latest["verifier_key"], key.to_string());
-    let history: Vec<Value> =
-        s.req(Role::Auditor, Method::GET, "/api/v1/ledger/checkpoints").send().await.unwrap().json().await.unwrap();
-    assert_eq!(history.len(), 2);
+    let history = get_json(&s, Role::Auditor, "/api/v1/ledger/checkpoints").await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
 
     for index in [0, 1, first.size - 1, first.size, second.size - 1] {
-        let e: Value = s
-            .req(Role::Auditor, Method::GET, &format!("/api/v1/ledger/entries/{index}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let e: Value = get_json(&s, Role::Auditor, &format!("/api/v1/ledger/entries/{index}")).await;
         let text = e["entry"].as_str().unwrap();
         assert_eq!(e["event"]["ledger_index"], index);
         let entry: Value = serde_json::from_str(text).unwrap();
@@ -119,14 +109,7 @@ async fn proofs_and_checkpoints_verify(db: Db) {
     assert_eq!(r.json::<ApiError>().await.unwrap().code, "BPS-LED-0001");
 
     // Filtered entries carry their index; the denials are there with their actor.
-    let page: Value = s
-        .req(Role::Auditor, Method::GET, "/api/v1/ledger/entries?outcome=denied&limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&s, Role::Auditor, "/api/v1/ledger/entries?outcome=denied&limit=100").await;
     assert!(page["total"].as_u64().unwrap() >= 13);
     assert!(page["items"].as_array().unwrap().iter().all(|e| e["ledger_index"].is_u64()));
 
@@ -135,7 +118,7 @@ async fn proofs_and_checkpoints_verify(db: Db) {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let mut job = Value::Null;
     for _ in 0..200 {
-        job = s.req(Role::Auditor, Method::GET, "/api/v1/ledger/verify").send().await.unwrap().json().await.unwrap();
+        job = get_json(&s, Role::Auditor, "/api/v1/ledger/verify").await;
         if job["running"] == false {
             break;
         }
