@@ -114,13 +114,20 @@ impl Driver {
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
     }
 
+    /// The element's text. Finds it again when htmx swapped it out between the lookup
+    /// and the read (a "stale element reference").
     async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), json!({}))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        for _ in 0..20 {
+            let e = self.find(css).await;
+            let url = format!("{}/session/{}/element/{e}/text", self.base, self.session);
+            let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+            match v["value"].get("error").and_then(Value::as_str) {
+                None => return v["value"].as_str().unwrap_or_default().to_owned(),
+                Some("stale element reference") => tokio::time::sleep(Duration::from_millis(50)).await,
+                Some(_) => panic!("WebDriver text of {css}: {v}"),
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     async fn url(&self) -> String {
