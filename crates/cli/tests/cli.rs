@@ -271,6 +271,25 @@ fn ledger_survives_sigkill_and_detects_tampering() {
         missing.first()
     );
 
+    // Proofs printed as JSON verify with the ledger crate.
+    let b64 = |v: &serde_json::Value| -> [u8; 32] {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+    };
+    let o = run(&dir, &["ledger", "prove", "--index", "3"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hashes: Vec<[u8; 32]> = p["hashes"].as_array().unwrap().iter().map(b64).collect();
+    let size = p["size"].as_u64().unwrap();
+    bposhield_ledger::tree::verify_inclusion(&b64(&p["leaf_hash"]), 3, size, &hashes, &b64(&p["root"])).unwrap();
+    let o = run(&dir, &["ledger", "consistency", "--from", "5", "--to", &size.to_string()], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hashes: Vec<[u8; 32]> = c["hashes"].as_array().unwrap().iter().map(b64).collect();
+    bposhield_ledger::tree::verify_consistency(5, size, &b64(&c["from_root"]), &b64(&c["to_root"]), &hashes).unwrap();
+    let o = run(&dir, &["ledger", "prove", "--index", &size.to_string()], None);
+    assert!(!o.status.success() && text(&o).contains("BPS-LED-0001"), "{}", text(&o));
+
     // Tampering: change one entry in place; verify names its index and fails.
     let db = dir.join("bposhield.db");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -280,13 +299,11 @@ fn ledger_survives_sigkill_and_detects_tampering() {
         let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
         let n: i64 = sqlx::Row::get(&sqlx::query("SELECT size FROM ledger_head").fetch_one(&mut c).await.unwrap(), 0);
         let victim = n / 2;
-        sqlx::query(
-            "UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = $1",
-        )
-        .bind(victim)
-        .execute(&mut c)
-        .await
-        .unwrap();
+        sqlx::query("UPDATE audit_events SET entry = replace(entry, '\"v\":1', '\"v\":2') WHERE ledger_idx = $1")
+            .bind(victim)
+            .execute(&mut c)
+            .await
+            .unwrap();
         victim
     });
     let o = run(&dir, &["ledger", "verify"], None);

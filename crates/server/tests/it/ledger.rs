@@ -156,7 +156,9 @@ async fn tampering_is_detected(db: Db) {
         (
             "entry changed",
             |k, _| {
-                vec![format!("UPDATE audit_events SET entry = replace(entry, '\"denied\"', '\"success\"') WHERE ledger_idx = {k}")]
+                vec![format!(
+                    "UPDATE audit_events SET entry = replace(entry, '\"v\":1', '\"v\":2') WHERE ledger_idx = {k}"
+                )]
             },
             |k, _| Some(k),
         ),
