@@ -129,6 +129,10 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     state.prepare_ledger().await?;
+    // Sign what is there now, so auditors (and the checkpoint control) need not wait a
+    // whole interval after a start, a seeding or an import. Read-only commands such as
+    // `ledger verify` never sign.
+    state.checkpointer.publish_head().await?;
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     jobs::spawn(state.clone());
