@@ -11,7 +11,7 @@
 //! PostgreSQL and in-memory SQLite databases take the ordinary sqlx path, so every
 //! query still has exactly one SQL text, tested on both databases.
 
-use crate::{Result, StoreError, Q, V};
+use crate::{Cols, Result, StoreError, Q, V};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
@@ -74,6 +74,31 @@ impl InlineReader {
         Ok(conn)
     }
 
+    /// Runs `q` and maps every row with `f`. For long reads: call from a blocking thread.
+    pub fn fetch_all<T>(&self, q: &Q, f: &impl Fn(&dyn Cols) -> Result<T>) -> Result<Vec<T>> {
+        let taken = self.idle.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
+        let conn = match taken {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = (|| {
+            let mut st = conn.prepare_cached(&q.sql).map_err(engine)?;
+            bind(&mut st, q)?;
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(engine)? {
+                out.push(f(row)?);
+            }
+            Ok(out)
+        })();
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < KEEP_IDLE {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
     /// Runs `q` and returns its first row (`NotFound` when there is none).
     pub fn fetch_one(&self, q: &Q) -> Result<Vec<Cell>> {
         let taken = self.idle.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
@@ -111,6 +136,16 @@ fn run(conn: &Connection, q: &Q) -> Result<Vec<Cell>> {
             })
         })
         .collect()
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<Option<String>> {
+        self.get::<_, Option<String>>(col).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    }
+
+    fn int(&self, col: &str) -> Result<Option<i64>> {
+        self.get::<_, Option<i64>>(col).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    }
 }
 
 /// Binds `q`'s values by position: SQLite numbers `$1, $2, …` in order of appearance,

@@ -7,7 +7,7 @@
 //! another replica appended in between.
 
 use crate::inline::Cell;
-use crate::{i, os, q, s, Result, Store, StoreError, Q};
+use crate::{i, os, q, s, Cols, Result, Store, StoreError, Q};
 use bposhield_ledger::entry::{canonical_json, ENTRY_SCHEMA};
 use bposhield_ledger::tree::{self, Frontier, NodeId};
 use bposhield_ledger::Hash;
@@ -282,8 +282,8 @@ impl Store {
                 sel.push(")");
             }
             for r in sel.build().fetch_all(self.pool()).await? {
-                let id = node_id(&r)?;
-                out.insert(id, parse_hash(&s(&r, "hash")?)?);
+                let (id, h) = node_row(&r)?;
+                out.insert(id, h);
             }
         }
         Ok(out)
@@ -299,16 +299,11 @@ impl Store {
             let lo = (from + (1u64 << level)) >> level;
             let hi = to >> level;
             if lo <= hi {
-                let rows = q("SELECT level, idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3")
+                let sel = q("SELECT level, idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3")
                     .arg(i64::from(level))
                     .arg(idx_i64(lo - 1)?)
-                    .arg(idx_i64(hi)?)
-                    .build()
-                    .fetch_all(self.pool())
-                    .await?;
-                for r in rows {
-                    out.insert(node_id(&r)?, parse_hash(&s(&r, "hash")?)?);
-                }
+                    .arg(idx_i64(hi)?);
+                out.extend(self.read_all(sel, node_row).await?);
             }
             level += 1;
         }
@@ -343,20 +338,16 @@ impl Store {
     /// The audit rows of ledger indexes `[from, to)` with their stored entry text and
     /// leaf hash (all zero when unreadable), ascending: what verification re-derives.
     pub async fn ledger_rows(&self, from: u64, to: u64) -> Result<Vec<(AuditEvent, String, Hash)>> {
-        let rows = q(&format!(
+        let sel = q(&format!(
             "{AUDIT_SELECT}, entry, leaf FROM audit_events WHERE ledger_idx >= $1 AND ledger_idx < $2 ORDER BY ledger_idx"
         ))
         .arg(idx_i64(from)?)
-        .arg(idx_i64(to)?)
-        .build()
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let leaf = parse_hash(&os(r, "leaf")?.unwrap_or_default()).unwrap_or([0; 32]);
-                Ok((audit_row(r)?, os(r, "entry")?.unwrap_or_default(), leaf))
-            })
-            .collect()
+        .arg(idx_i64(to)?);
+        self.read_all(sel, |r| {
+            let leaf = parse_hash(&r.text("leaf")?.unwrap_or_default()).unwrap_or([0; 32]);
+            Ok((audit_from(r)?, r.text("entry")?.unwrap_or_default(), leaf))
+        })
+        .await
     }
 
     /// Stores a signed checkpoint (a second one for the same size is ignored: two
@@ -421,20 +412,26 @@ pub(crate) const AUDIT_SELECT: &str = "SELECT id, at, actor, action, object, out
      before_digest, after_digest, ledger_idx";
 
 pub(crate) fn audit_row(r: &AnyRow) -> Result<AuditEvent> {
-    let detail = s(r, "detail")?;
+    audit_from(r)
+}
+
+/// An audit event from the columns of [`AUDIT_SELECT`], whichever executor read them.
+fn audit_from(r: &dyn Cols) -> Result<AuditEvent> {
+    let id = r.req_text("id")?;
     Ok(AuditEvent {
-        id: crate::parse(r, "id")?,
-        at: i(r, "at")?,
-        actor: s(r, "actor")?,
-        action: s(r, "action")?,
-        object: s(r, "object")?,
-        outcome: s(r, "outcome")?,
-        request_id: s(r, "request_id")?,
-        source_ip: os(r, "source_ip")?,
-        detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
-        before_digest: os(r, "before_digest")?,
-        after_digest: os(r, "after_digest")?,
-        ledger_index: crate::oi(r, "ledger_idx")?.and_then(|x| u64::try_from(x).ok()),
+        id: id.parse().map_err(|e| StoreError::Corrupt(format!("id={id}: {e}")))?,
+        at: r.req_int("at")?,
+        actor: r.req_text("actor")?,
+        action: r.req_text("action")?,
+        object: r.req_text("object")?,
+        outcome: r.req_text("outcome")?,
+        request_id: r.req_text("request_id")?,
+        source_ip: r.text("source_ip")?,
+        detail: serde_json::from_str(&r.req_text("detail")?)
+            .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+        before_digest: r.text("before_digest")?,
+        after_digest: r.text("after_digest")?,
+        ledger_index: r.int("ledger_idx")?.and_then(|x| u64::try_from(x).ok()),
     })
 }
 
@@ -447,10 +444,14 @@ fn checkpoint_row(r: &AnyRow) -> Result<StoredCheckpoint> {
     })
 }
 
-fn node_id(r: &AnyRow) -> Result<NodeId> {
-    let level = u8::try_from(i(r, "level")?).map_err(|_| StoreError::Corrupt("ledger node level".into()))?;
-    let index = u64::try_from(i(r, "idx")?).map_err(|_| StoreError::Corrupt("ledger node index".into()))?;
+fn node_id(r: &dyn Cols) -> Result<NodeId> {
+    let level = u8::try_from(r.req_int("level")?).map_err(|_| StoreError::Corrupt("ledger node level".into()))?;
+    let index = u64::try_from(r.req_int("idx")?).map_err(|_| StoreError::Corrupt("ledger node index".into()))?;
     Ok(NodeId { level, index })
+}
+
+fn node_row(r: &dyn Cols) -> Result<(NodeId, Hash)> {
+    Ok((node_id(r)?, parse_hash(&r.req_text("hash")?)?))
 }
 
 fn idx_i64(x: u64) -> Result<i64> {

@@ -191,6 +191,24 @@ impl Store {
             .collect()
     }
 
+    /// Every row of a read, mapped by `f`. On a SQLite file the rows are stepped on a
+    /// blocking thread through the inline reader (sqlx copies each row across threads,
+    /// which dominated long scans such as a full ledger verification); elsewhere sqlx.
+    pub(crate) async fn read_all<T, F>(&self, q: Q, f: F) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Cols) -> Result<T> + Send + 'static,
+    {
+        if let Some(r) = &self.inline {
+            let r = r.clone();
+            return tokio::task::spawn_blocking(move || r.fetch_all(&q, &f))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("reader: {e}")))?;
+        }
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| f(r)).collect()
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -287,6 +305,31 @@ impl Q {
 /// Shorthand for building a query with `$n` placeholders already in the text.
 pub(crate) fn q(sql: &str) -> Q {
     Q::new(sql)
+}
+
+/// Column access shared by sqlx rows and the rows of the inline SQLite reader, so a row
+/// is mapped to a value by one function whichever executor read it.
+pub(crate) trait Cols {
+    fn text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<Option<i64>>;
+
+    fn req_text(&self, col: &str) -> Result<String> {
+        self.text(col)?.ok_or_else(|| StoreError::Corrupt(format!("{col} is null")))
+    }
+
+    fn req_int(&self, col: &str) -> Result<i64> {
+        self.int(col)?.ok_or_else(|| StoreError::Corrupt(format!("{col} is null")))
+    }
+}
+
+impl Cols for AnyRow {
+    fn text(&self, col: &str) -> Result<Option<String>> {
+        os(self, col)
+    }
+
+    fn int(&self, col: &str) -> Result<Option<i64>> {
+        oi(self, col)
+    }
 }
 
 pub(crate) fn s(row: &AnyRow, col: &str) -> Result<String> {
