@@ -1,7 +1,7 @@
 //! The audit event table: append and filtered reads. Append-only: there is no update or
 //! delete function here, on purpose. Every row is also a ledger entry (see `ledger`).
 
-use crate::ledger::{audit_row, AUDIT_SELECT};
+use crate::ledger::{audit_from, AUDIT_SELECT};
 use crate::{i, Result, Store, Q};
 use bposhield_proto::AuditEvent;
 
@@ -56,7 +56,7 @@ impl Store {
         list.sql = format!("{AUDIT_SELECT} FROM audit_events WHERE 1 = 1{where_sql} ORDER BY at DESC, id DESC LIMIT ");
         list.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
         let rows = list.build().fetch_all(self.pool()).await?;
-        let items = rows.iter().map(audit_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(|r| audit_from(r)).collect::<Result<Vec<_>>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 }

@@ -12,38 +12,12 @@
 //! query still has exactly one SQL text, tested on both databases.
 
 use crate::{Cols, Result, StoreError, Q, V};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Idle connections kept for reuse; more are opened under load and closed after it.
 const KEEP_IDLE: usize = 8;
-
-/// One value of a result row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Cell {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-impl Cell {
-    pub fn int(&self, col: &str) -> Result<i64> {
-        match self {
-            Cell::Int(i) => Ok(*i),
-            other => Err(StoreError::Corrupt(format!("{col}: expected an integer, found {other:?}"))),
-        }
-    }
-
-    pub fn opt_text(self, col: &str) -> Result<Option<String>> {
-        match self {
-            Cell::Null => Ok(None),
-            Cell::Text(s) => Ok(Some(s)),
-            Cell::Int(i) => Err(StoreError::Corrupt(format!("{col}: expected text, found {i}"))),
-        }
-    }
-}
 
 /// A pool of read-only connections to one SQLite file.
 #[derive(Debug)]
@@ -74,14 +48,25 @@ impl InlineReader {
         Ok(conn)
     }
 
-    /// Runs `q` and maps every row with `f`. For long reads: call from a blocking thread.
-    pub fn fetch_all<T>(&self, q: &Q, f: &impl Fn(&dyn Cols) -> Result<T>) -> Result<Vec<T>> {
+    /// Runs `f` on a pooled connection (opening one when none is idle).
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let taken = self.idle.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
         let conn = match taken {
             Some(c) => c,
             None => self.open()?,
         };
-        let out = (|| {
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < KEEP_IDLE {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
+    /// Runs `q` and maps every row with `f`. For long reads: call from a blocking thread.
+    pub fn fetch_all<T>(&self, q: &Q, f: &impl Fn(&dyn Cols) -> Result<T>) -> Result<Vec<T>> {
+        self.with_conn(|conn| {
             let mut st = conn.prepare_cached(&q.sql).map_err(engine)?;
             bind(&mut st, q)?;
             let mut rows = st.raw_query();
@@ -90,52 +75,21 @@ impl InlineReader {
                 out.push(f(row)?);
             }
             Ok(out)
-        })();
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < KEEP_IDLE {
-                idle.push(conn);
-            }
-        }
-        out
+        })
     }
 
-    /// Runs `q` and returns its first row (`NotFound` when there is none).
-    pub fn fetch_one(&self, q: &Q) -> Result<Vec<Cell>> {
-        let taken = self.idle.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
-        let conn = match taken {
-            Some(c) => c,
-            None => self.open()?,
-        };
-        let out = run(&conn, q);
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < KEEP_IDLE {
-                idle.push(conn);
-            }
-        }
-        out
+    /// Runs `q` and maps its first row with `f` (`NotFound` when there is none).
+    pub fn fetch_one<T>(&self, q: &Q, f: impl FnOnce(&dyn Cols) -> Result<T>) -> Result<T> {
+        self.with_conn(|conn| first_row(conn, q, f))
     }
 }
 
-fn run(conn: &Connection, q: &Q) -> Result<Vec<Cell>> {
+fn first_row<T>(conn: &Connection, q: &Q, f: impl FnOnce(&dyn Cols) -> Result<T>) -> Result<T> {
     let mut st = conn.prepare_cached(&q.sql).map_err(engine)?;
     bind(&mut st, q)?;
-    let width = st.column_count();
     let mut rows = st.raw_query();
     let row = rows.next().map_err(engine)?.ok_or(StoreError::NotFound)?;
-    (0..width)
-        .map(|c| {
-            Ok(match row.get_ref(c).map_err(engine)? {
-                ValueRef::Null => Cell::Null,
-                ValueRef::Integer(i) => Cell::Int(i),
-                ValueRef::Text(t) => Cell::Text(
-                    std::str::from_utf8(t).map_err(|e| StoreError::Corrupt(format!("column {c}: {e}")))?.to_owned(),
-                ),
-                ValueRef::Real(_) | ValueRef::Blob(_) => {
-                    return Err(StoreError::Corrupt(format!("column {c}: unexpected real or blob")))
-                }
-            })
-        })
-        .collect()
+    f(row)
 }
 
 impl Cols for rusqlite::Row<'_> {
@@ -176,8 +130,8 @@ pub(crate) struct InlineWriter {
 pub(crate) struct WriteTx<'a>(&'a Connection);
 
 impl WriteTx<'_> {
-    pub fn fetch_one(&self, q: &Q) -> Result<Vec<Cell>> {
-        run(self.0, q)
+    pub fn fetch_one<T>(&self, q: &Q, f: impl FnOnce(&dyn Cols) -> Result<T>) -> Result<T> {
+        first_row(self.0, q, f)
     }
 
     pub fn execute(&self, q: &Q) -> Result<usize> {

@@ -6,7 +6,6 @@
 //! tree's right edge is cached in this process and re-read (O(log n) rows) whenever
 //! another replica appended in between.
 
-use crate::inline::Cell;
 use crate::{i, os, q, s, Cols, Result, Store, StoreError, Q};
 use bposhield_ledger::entry::{canonical_json, ENTRY_SCHEMA};
 use bposhield_ledger::tree::{self, Frontier, NodeId};
@@ -125,7 +124,7 @@ impl Store {
             .build()
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(audit_row).collect()
+        rows.iter().map(|r| audit_from(r)).collect()
     }
 
     /// Gives audit rows that predate the ledger their entries (their rows already exist).
@@ -155,15 +154,14 @@ impl Store {
             let w = w.clone();
             tokio::task::spawn_blocking(move || {
                 w.transaction(|tx| {
-                    let new_size = tx.fetch_one(&reserve)?.into_iter().next().unwrap_or(Cell::Null).int("size")?;
-                    let old = size_u64(new_size)? - events.len() as u64;
+                    let old = size_u64(tx.fetch_one(&reserve, |r| r.req_int("size"))?)? - events.len() as u64;
                     let mut frontier = match cached {
                         Some(f) if f.size() == old => f,
                         _ => {
                             let mut hashes = Vec::new();
                             for sel in frontier_queries(old)? {
-                                let h = tx.fetch_one(&sel)?.into_iter().next().unwrap_or(Cell::Null);
-                                hashes.push(parse_hash(&h.opt_text("hash")?.unwrap_or_default())?);
+                                let h = tx.fetch_one(&sel, hash_col).map_err(|e| missing_subtree(e, old))?;
+                                hashes.push(h);
                             }
                             frontier_from(old, hashes)?
                         }
@@ -185,10 +183,8 @@ impl Store {
                 _ => {
                     let mut hashes = Vec::new();
                     for sel in frontier_queries(old)? {
-                        let row = sel.build().fetch_optional(&mut *tx).await?;
-                        let row =
-                            row.ok_or_else(|| StoreError::Corrupt(format!("ledger subtree missing at size {old}")))?;
-                        hashes.push(parse_hash(&s(&row, "hash")?)?);
+                        let row = sel.build().fetch_one(&mut *tx).await.map_err(|e| missing_subtree(e.into(), old))?;
+                        hashes.push(hash_col(&row)?);
                     }
                     frontier_from(old, hashes)?
                 }
@@ -403,7 +399,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
-        audit_row(&row)
+        audit_from(&row)
     }
 }
 
@@ -411,12 +407,8 @@ impl Store {
 pub(crate) const AUDIT_SELECT: &str = "SELECT id, at, actor, action, object, outcome, request_id, source_ip, detail, \
      before_digest, after_digest, ledger_idx";
 
-pub(crate) fn audit_row(r: &AnyRow) -> Result<AuditEvent> {
-    audit_from(r)
-}
-
 /// An audit event from the columns of [`AUDIT_SELECT`], whichever executor read them.
-fn audit_from(r: &dyn Cols) -> Result<AuditEvent> {
+pub(crate) fn audit_from(r: &dyn Cols) -> Result<AuditEvent> {
     let id = r.req_text("id")?;
     Ok(AuditEvent {
         id: id.parse().map_err(|e| StoreError::Corrupt(format!("id={id}: {e}")))?,
@@ -473,6 +465,19 @@ fn frontier_queries(size: u64) -> Result<Vec<Q>> {
             })
         })
         .collect()
+}
+
+/// The `hash` column of a frontier lookup.
+fn hash_col(r: &dyn Cols) -> Result<Hash> {
+    parse_hash(&r.req_text("hash")?)
+}
+
+/// A frontier lookup that found no row: the stored tree is damaged.
+fn missing_subtree(e: StoreError, size: u64) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::Corrupt(format!("ledger subtree missing at size {size}")),
+        other => other,
+    }
 }
 
 fn frontier_from(size: u64, hashes: Vec<Hash>) -> Result<Frontier> {

@@ -26,7 +26,7 @@ pub use migrate::{LATEST_VERSION, MIGRATIONS};
 pub use org::PeopleFilter;
 pub use users::{SessionRow, UserAuthRow};
 
-use inline::{Cell, InlineReader, InlineWriter};
+use inline::{InlineReader, InlineWriter};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Row};
 use std::sync::Arc;
@@ -176,19 +176,11 @@ impl Store {
     /// The first row of a short read (`NotFound` when there is none): on a SQLite file
     /// on the calling thread, elsewhere through the pool. For statements that read a few
     /// rows through indexes, never for scans (see the `inline` module).
-    pub(crate) async fn read_row(&self, q: &Q) -> Result<Vec<Cell>> {
+    pub(crate) async fn read_row<T>(&self, q: &Q, f: impl FnOnce(&dyn Cols) -> Result<T>) -> Result<T> {
         if let Some(r) = &self.inline {
-            return r.fetch_one(q);
+            return r.fetch_one(q, f);
         }
-        let row = q.build().fetch_one(&self.pool).await?;
-        (0..row.len())
-            .map(|c| {
-                if let Ok(v) = row.try_get::<Option<i64>, _>(c) {
-                    return Ok(v.map_or(Cell::Null, Cell::Int));
-                }
-                Ok(row.try_get::<Option<String>, _>(c)?.map_or(Cell::Null, Cell::Text))
-            })
-            .collect()
+        f(&q.build().fetch_one(&self.pool).await?)
     }
 
     /// Every row of a read, mapped by `f`. On a SQLite file the rows are stepped on a

@@ -1,6 +1,5 @@
 //! Sites, process units, teams and people.
 
-use crate::inline::Cell;
 use crate::{i, like_contains, oparse, os, parse, q, s, Result, Store, StoreError, Q};
 use bposhield_core::Visibility;
 use bposhield_proto::*;
@@ -469,9 +468,8 @@ impl Store {
         );
         qb.bind(i64::from(f.limit)).push(" OFFSET ").bind(i64::try_from(f.offset).unwrap_or(i64::MAX));
         qb.push(") page) AS docs");
-        let mut row = self.read_row(&qb).await?.into_iter();
-        let total = u64::try_from(row.next().unwrap_or(Cell::Null).int("total")?).unwrap_or(0);
-        Ok((row.next().unwrap_or(Cell::Null).opt_text("docs")?.unwrap_or_default(), total))
+        let (total, docs) = self.read_row(&qb, |r| Ok((r.req_int("total")?, r.text("docs")?))).await?;
+        Ok((docs.unwrap_or_default(), u64::try_from(total).unwrap_or(0)))
     }
 
     /// How many people there are.
