@@ -41,11 +41,29 @@ pub enum Action {
     LedgerView,
     /// Start a full verification of the ledger (reads only; runs in the background).
     LedgerVerify,
+    /// Push people and groups over SCIM 2.0 (`/scim/v2`): HR systems and identity providers.
+    ScimProvision,
+    /// See the identity lifecycle: timelines, accounts per target, plans, orphans, work items.
+    IdentityView,
+    /// Feed HR and activity data: HR CSV import, attendance, badge and login events;
+    /// confirm or reinstate an absconder.
+    IdentityFeed,
+    /// Approve or reject a plan held by the circuit breaker; run a reconciliation or dry-run.
+    IdentityApprove,
+    /// Set up targets (connectors), birthright rules and lifecycle policies; assign owners
+    /// to orphan accounts.
+    IdentityAdmin,
+    /// Work the manual target's queue: complete items with proof.
+    IdentityWork,
+    /// Create and close access review campaigns.
+    ReviewAdmin,
+    /// Decide keep/revoke on the review items assigned to the caller.
+    ReviewDecide,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 22] = [
         Action::DashboardView,
         Action::ControlsView,
         Action::ControlsEvaluate,
@@ -60,6 +78,14 @@ impl Action {
         Action::MetricsView,
         Action::LedgerView,
         Action::LedgerVerify,
+        Action::ScimProvision,
+        Action::IdentityView,
+        Action::IdentityFeed,
+        Action::IdentityApprove,
+        Action::IdentityAdmin,
+        Action::IdentityWork,
+        Action::ReviewAdmin,
+        Action::ReviewDecide,
     ];
 
     /// Dotted name used in audit events, e.g. `people.edit`.
@@ -80,13 +106,34 @@ impl Action {
             Action::MetricsView => "metrics.view",
             Action::LedgerView => "ledger.view",
             Action::LedgerVerify => "ledger.verify",
+            Action::ScimProvision => "scim.provision",
+            Action::IdentityView => "identity.view",
+            Action::IdentityFeed => "identity.feed",
+            Action::IdentityApprove => "identity.approve",
+            Action::IdentityAdmin => "identity.admin",
+            Action::IdentityWork => "identity.work",
+            Action::ReviewAdmin => "review.admin",
+            Action::ReviewDecide => "review.decide",
         }
     }
 
     /// Whether the action changes state (auditors and executives never get these).
     #[must_use]
     pub fn mutates(self) -> bool {
-        matches!(self, Action::ControlsEvaluate | Action::OrgEdit | Action::PeopleEdit | Action::UsersAdmin)
+        matches!(
+            self,
+            Action::ControlsEvaluate
+                | Action::OrgEdit
+                | Action::PeopleEdit
+                | Action::UsersAdmin
+                | Action::ScimProvision
+                | Action::IdentityFeed
+                | Action::IdentityApprove
+                | Action::IdentityAdmin
+                | Action::IdentityWork
+                | Action::ReviewAdmin
+                | Action::ReviewDecide
+        )
     }
 }
 
@@ -112,6 +159,15 @@ pub fn allowed_roles(action: Action) -> &'static [Role] {
         Action::AccountSelf => &Role::ALL,
         Action::MetricsView => &[ItAdmin, PlatformAdmin],
         Action::LedgerView | Action::LedgerVerify => &[Auditor, SecurityOfficer],
+        // HR systems push with an `hr` token; nobody else writes HR identities.
+        Action::ScimProvision | Action::IdentityFeed => &[Hr],
+        Action::IdentityView => &[ProcessHead, Hr, SecurityOfficer, ItAdmin, Auditor],
+        // A mass disable held by the breaker is released by security, not by the feed's owner.
+        Action::IdentityApprove => &[SecurityOfficer],
+        Action::IdentityAdmin => &[SecurityOfficer, ItAdmin],
+        Action::IdentityWork => &[ItAdmin],
+        Action::ReviewAdmin => &[SecurityOfficer],
+        Action::ReviewDecide => &[TeamManager, ProcessHead, SecurityOfficer],
     }
 }
 

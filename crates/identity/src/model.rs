@@ -159,3 +159,30 @@ impl Op {
         }
     }
 }
+
+/// One person as an HR source states them (a CSV row, a SCIM User). Codes, not ids: the
+/// server resolves site, process and team codes and the manager's employee number.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HrRecord {
+    pub employee_id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: Option<String>,
+    pub login: Option<String>,
+    /// Site code; empty means "the deployment's default site".
+    pub site: String,
+    /// Process unit code.
+    pub process: Option<String>,
+    /// Team name within the process.
+    pub team: Option<String>,
+    pub manager_employee_id: Option<String>,
+    pub job_role: String,
+    /// `active`, `suspended` or `terminated`.
+    pub status: String,
+    /// Why suspended, when `status` is `suspended`.
+    pub status_reason: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub hire_date: String,
+    /// `YYYY-MM-DD`.
+    pub exit_date: Option<String>,
+}
