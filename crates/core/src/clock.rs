@@ -86,3 +86,10 @@ mod tests {
         assert_eq!(c.now(), 172_800);
     }
 }
+
+/// The start (00:00 UTC) of a `YYYY-MM-DD` date as Unix seconds; `None` if not a date.
+#[must_use]
+pub fn date_start(date: &str) -> Option<i64> {
+    let d = time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(d.midnight().assume_utc().unix_timestamp())
+}

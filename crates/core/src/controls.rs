@@ -31,6 +31,32 @@ pub struct Facts {
     pub linked_users: Vec<(String, bool, Option<String>)>,
     /// The ledger's state; `None` when nobody measured it (no ledger configured).
     pub ledger: Option<LedgerFacts>,
+    /// The identity lifecycle's state; `None` when not measured.
+    pub identity: Option<IdentityFacts>,
+}
+
+/// What the identity lifecycle checks read, gathered by the server (which knows the
+/// policies and what the targets hold). Ids only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityFacts {
+    /// Whether any target (connector) is set up; without one nothing can be measured.
+    pub targets: u64,
+    /// Every person who has left: (person id, every account and card off, seconds since exit).
+    pub leavers: Vec<(String, bool, i64)>,
+    /// Every active or suspended person past the absconding threshold without activity:
+    /// (person id, suspended or terminated).
+    pub absconders: Vec<(String, bool)>,
+    /// Every mover past the grace period: (person id, old-process access gone).
+    pub movers: Vec<(String, bool)>,
+    /// Present accounts checked for an owner, and the orphans among them.
+    pub accounts: u64,
+    pub orphans: Vec<String>,
+    /// Every open manual work item: (action id, within its SLA).
+    pub work_items: Vec<(String, bool)>,
+    /// Every process unit: (process id, a review closed in the last 90 days).
+    pub process_reviews: Vec<(String, bool)>,
+    /// Seconds from HR exit to the leaver's last account disabled, for recent leavers.
+    pub exit_to_disabled: Vec<i64>,
 }
 
 /// What the ledger checks read, gathered by the server (it holds the verifier key).
@@ -83,6 +109,62 @@ pub fn registry() -> &'static [ControlDef] {
             description: "Machine tokens that never expire outlive the people and systems that used them. Every unrevoked token must carry an expiry date.",
             owner: Role::PlatformAdmin,
             check: check_token_expiry,
+        },
+        ControlDef {
+            id: "CTL-R3-003",
+            risk: Risk::R3,
+            title: "Leavers have no enabled account or card",
+            description: "Every person who has left (terminated, or past the exit date) must have every account on every target disabled, access card included. Evidence gives the longest time since exit among failing leavers.",
+            owner: Role::Hr,
+            check: check_leaver_accounts,
+        },
+        ControlDef {
+            id: "CTL-R3-004",
+            risk: Risk::R3,
+            title: "Absconders are suspended",
+            description: "A person with no badge-in, login or attendance for the absconding policy's days must be suspended (logins and card off) until HR confirms the exit or reinstates them.",
+            owner: Role::Hr,
+            check: check_absconders,
+        },
+        ControlDef {
+            id: "CTL-R3-005",
+            risk: Risk::R3,
+            title: "Movers keep no old-process access past the grace period",
+            description: "A person transferred between client processes must lose the old process's logins and entitlements once the mover policy's grace period ends.",
+            owner: Role::ProcessHead,
+            check: check_movers,
+        },
+        ControlDef {
+            id: "CTL-R3-006",
+            risk: Risk::R3,
+            title: "No orphan accounts",
+            description: "Every account on every target must have an owner (an HR person). Orphans are listed in the orphan queue for an owner to be assigned or the account removed.",
+            owner: Role::SecurityOfficer,
+            check: check_orphans,
+        },
+        ControlDef {
+            id: "CTL-R3-007",
+            risk: Risk::R3,
+            title: "Manual work items are done within their SLA",
+            description: "Actions on systems without an API become work items for IT admins; each must be completed, with proof, within identity.work_item_sla_hours.",
+            owner: Role::ItAdmin,
+            check: check_work_items,
+        },
+        ControlDef {
+            id: "CTL-R3-008",
+            risk: Risk::R3,
+            title: "Every process had an access review in the last 90 days",
+            description: "Process heads review their people's accounts at least quarterly: a review campaign of the process must have closed within the last 90 days.",
+            owner: Role::ProcessHead,
+            check: check_reviews,
+        },
+        ControlDef {
+            id: "CTL-R3-009",
+            risk: Risk::R3,
+            title: "Leavers are off everywhere within an hour of exit",
+            description: "Time from HR exit (event received or exit date reached) to the leaver's last account disabled, over recent leavers: the 95th percentile must be at most one hour. Evidence gives p50 and p95.",
+            owner: Role::Hr,
+            check: check_exit_latency,
         },
         ControlDef {
             id: "CTL-R4-001",
@@ -268,6 +350,147 @@ fn check_team_managers(f: &Facts) -> (ControlStatus, Evidence) {
     judge("teams", "team", f.teams.iter().map(|(id, ok)| (id.as_str(), *ok)), "have no team manager")
 }
 
+/// The identity facts, or "not measured" when there are none or no target is set up.
+fn identity(f: &Facts) -> Result<&IdentityFacts, (ControlStatus, Evidence)> {
+    match &f.identity {
+        Some(i) if i.targets > 0 => Ok(i),
+        Some(_) => Err(not_measured("No identity target (directory, application, card system) is set up yet.")),
+        None => Err(not_measured("The identity lifecycle has not been measured yet.")),
+    }
+}
+
+fn check_leaver_accounts(f: &Facts) -> (ControlStatus, Evidence) {
+    let i = match identity(f) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let (status, mut e) = judge(
+        "leavers",
+        "person",
+        i.leavers.iter().map(|(id, off, _)| (id.as_str(), *off)),
+        "still have an enabled account or card",
+    );
+    if let Some(worst) = i.leavers.iter().filter(|(_, off, _)| !off).map(|(_, _, s)| *s).max() {
+        e.summary.push_str(&format!(" Longest since exit: {}.", human_duration(worst)));
+    }
+    (status, e)
+}
+
+fn check_absconders(f: &Facts) -> (ControlStatus, Evidence) {
+    match identity(f) {
+        Ok(i) => judge(
+            "people without recent activity",
+            "person",
+            i.absconders.iter().map(|(id, ok)| (id.as_str(), *ok)),
+            "are past the absconding threshold and not suspended",
+        ),
+        Err(r) => r,
+    }
+}
+
+fn check_movers(f: &Facts) -> (ControlStatus, Evidence) {
+    match identity(f) {
+        Ok(i) => judge(
+            "movers past their grace period",
+            "person",
+            i.movers.iter().map(|(id, ok)| (id.as_str(), *ok)),
+            "still hold old-process access",
+        ),
+        Err(r) => r,
+    }
+}
+
+fn check_orphans(f: &Facts) -> (ControlStatus, Evidence) {
+    let i = match identity(f) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if i.accounts == 0 {
+        return not_measured("No target has reported accounts yet.");
+    }
+    let failing = i.orphans.len() as u64;
+    let ids = i.orphans.iter().take(MAX_EVIDENCE_IDS).map(|k| format!("account:{k}")).collect();
+    let summary = if failing == 0 {
+        format!("All {} accounts have an owner.", i.accounts)
+    } else {
+        format!("{failing} of {} accounts have no owner.", i.accounts)
+    };
+    let status = if failing == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
+    (status, Evidence { summary, checked: i.accounts, failing, failing_ids: ids })
+}
+
+fn check_work_items(f: &Facts) -> (ControlStatus, Evidence) {
+    let i = match identity(f) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if i.work_items.is_empty() {
+        return (
+            ControlStatus::Pass,
+            Evidence { summary: "No open manual work items.".into(), ..Evidence::default() },
+        );
+    }
+    judge("open work items", "action", i.work_items.iter().map(|(id, ok)| (id.as_str(), *ok)), "are past their SLA")
+}
+
+fn check_reviews(f: &Facts) -> (ControlStatus, Evidence) {
+    match identity(f) {
+        Ok(i) => judge(
+            "process units",
+            "process",
+            i.process_reviews.iter().map(|(id, ok)| (id.as_str(), *ok)),
+            "had no access review closed in the last 90 days",
+        ),
+        Err(r) => r,
+    }
+}
+
+/// The `p`-th percentile (0-100) of sorted values, nearest rank.
+fn percentile(sorted: &[i64], p: usize) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn check_exit_latency(f: &Facts) -> (ControlStatus, Evidence) {
+    let i = match identity(f) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if i.exit_to_disabled.is_empty() {
+        return not_measured("No leaver has been processed in the last 90 days.");
+    }
+    let mut v = i.exit_to_disabled.clone();
+    v.sort_unstable();
+    let (p50, p95) = (percentile(&v, 50), percentile(&v, 95));
+    let summary = format!(
+        "Exit to last account disabled over {} leavers: p50 {}, p95 {} (target p95 at most 1 h).",
+        v.len(),
+        human_duration(p50),
+        human_duration(p95)
+    );
+    let slow = v.iter().filter(|s| **s > 3600).count() as u64;
+    let status = if p95 <= 3600 { ControlStatus::Pass } else { ControlStatus::Fail };
+    (status, Evidence { summary, checked: v.len() as u64, failing: slow, failing_ids: Vec::new() })
+}
+
+/// Seconds as "3 d 4 h", "12 min" or "40 s".
+#[must_use]
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    if s >= 86_400 {
+        format!("{} d {} h", s / 86_400, (s % 86_400) / 3600)
+    } else if s >= 3600 {
+        format!("{} h {} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
 /// The worst status among results: fail beats pass; none measured gives not measured.
 #[must_use]
 pub fn worst(statuses: impl Iterator<Item = ControlStatus>) -> ControlStatus {
@@ -323,6 +546,46 @@ mod tests {
         assert_eq!(s, ControlStatus::Fail);
         assert_eq!((e.checked, e.failing), (4, 2));
         assert_eq!(e.failing_ids, ["user:u2", "user:u3"]);
+    }
+
+    #[test]
+    fn identity_controls_judge_their_facts() {
+        let f = Facts {
+            identity: Some(IdentityFacts {
+                targets: 2,
+                leavers: vec![("p1".into(), true, 100), ("p2".into(), false, 90_000)],
+                absconders: vec![("p3".into(), false)],
+                movers: vec![("p4".into(), true)],
+                accounts: 10,
+                orphans: vec!["ad/x".into()],
+                work_items: vec![],
+                process_reviews: vec![("pr".into(), false)],
+                exit_to_disabled: vec![5, 10, 20, 7200],
+            }),
+            ..Facts::default()
+        };
+        let (s, e) = check_leaver_accounts(&f);
+        assert_eq!((s, e.failing, e.failing_ids.clone()), (ControlStatus::Fail, 1, vec!["person:p2".to_owned()]));
+        assert!(e.summary.contains("1 d 1 h"), "{}", e.summary);
+        assert_eq!(check_absconders(&f).0, ControlStatus::Fail);
+        assert_eq!(check_movers(&f).0, ControlStatus::Pass);
+        assert_eq!(check_orphans(&f).1.failing_ids, ["account:ad/x"]);
+        assert_eq!(check_work_items(&f).0, ControlStatus::Pass);
+        assert_eq!(check_reviews(&f).0, ControlStatus::Fail);
+        let (s, e) = check_exit_latency(&f);
+        assert_eq!(s, ControlStatus::Fail, "{}", e.summary);
+        assert!(e.summary.contains("p50 10 s") && e.summary.contains("p95 2 h 0 min"), "{}", e.summary);
+        // No target: nothing measured, never a pass by default.
+        let none = Facts { identity: Some(IdentityFacts::default()), ..Facts::default() };
+        assert_eq!(check_leaver_accounts(&none).0, ControlStatus::NotMeasured);
+    }
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), 2);
+        assert_eq!(percentile(&[1, 2, 3, 4], 95), 4);
+        assert_eq!(percentile(&[7], 95), 7);
+        assert_eq!(percentile(&[], 50), 0);
     }
 
     #[test]

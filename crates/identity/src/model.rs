@@ -33,7 +33,7 @@ impl Employment {
 }
 
 /// Why a person is suspended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuspendReason {
     /// No badge-in, login or attendance for the policy's number of days.
@@ -137,12 +137,19 @@ pub struct Account {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Create an account for a joiner (or a mover's new process).
-    Create { login: String, entitlements: BTreeSet<String> },
+    Create {
+        login: String,
+        entitlements: BTreeSet<String>,
+    },
     Enable,
     Disable,
     Delete,
-    Grant { entitlement: String },
-    Revoke { entitlement: String },
+    Grant {
+        entitlement: String,
+    },
+    Revoke {
+        entitlement: String,
+    },
 }
 
 impl Op {
@@ -185,4 +192,16 @@ pub struct HrRecord {
     pub hire_date: String,
     /// `YYYY-MM-DD`.
     pub exit_date: Option<String>,
+}
+
+/// Who owns an account, as the server learned it in an earlier run (a confirmed
+/// correlation) or from an admin assigning an owner by hand. A link outranks correlation:
+/// it is how a renamed login or a changed email stays with its person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Link {
+    /// Target id.
+    pub target: String,
+    /// The account's key on that target.
+    pub key: String,
+    pub person_id: String,
 }

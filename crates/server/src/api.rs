@@ -209,6 +209,7 @@ pub struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::ledger::api::LedgerApi::openapi());
+    doc.merge(crate::identity::api::IdentityApi::openapi());
     doc
 }
 

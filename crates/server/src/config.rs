@@ -33,6 +33,41 @@ pub struct Config {
     pub controls: ControlsConfig,
     pub http: HttpConfig,
     pub ledger: LedgerConfig,
+    pub identity: IdentityConfig,
+}
+
+/// The identity lifecycle (joiners, movers, leavers, absconders, reviews).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// How often targets are read and everyone reconciled (leader replica only).
+    pub reconcile_every_seconds: u64,
+    /// A reconciliation that would disable more accounts than this is held for approval...
+    pub breaker_max_disables: u64,
+    /// ...as is one that would disable more than this share (0-1) of enabled accounts.
+    pub breaker_max_share: f64,
+    /// Consecutive full HR files a person must be missing from before counting as gone.
+    pub hr_misses_before_gone: u32,
+    /// Hours an IT admin has to complete a manual work item before it is escalated.
+    pub work_item_sla_hours: i64,
+    /// Largest HR CSV upload accepted.
+    pub max_csv_bytes: usize,
+    /// Concurrent actions the executor runs on one replica.
+    pub executor_concurrency: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            reconcile_every_seconds: 900,
+            breaker_max_disables: 50,
+            breaker_max_share: 0.05,
+            hr_misses_before_gone: 3,
+            work_item_sla_hours: 24,
+            max_csv_bytes: 64 * 1024 * 1024,
+            executor_concurrency: 16,
+        }
+    }
 }
 
 /// The tamper-evident ledger.
@@ -114,6 +149,7 @@ impl Default for Config {
             controls: ControlsConfig::default(),
             http: HttpConfig::default(),
             ledger: LedgerConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -158,6 +194,7 @@ impl std::fmt::Debug for Config {
             .field("controls", &self.controls)
             .field("http", &self.http)
             .field("ledger", &self.ledger)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -299,6 +336,19 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("http.max_body_bytes must be at least 1024".into()));
+        }
+        let idn = &self.identity;
+        if idn.reconcile_every_seconds < 5
+            || !(0.0..=1.0).contains(&idn.breaker_max_share)
+            || idn.hr_misses_before_gone < 1
+            || idn.work_item_sla_hours < 1
+            || !(1..=256).contains(&idn.executor_concurrency)
+        {
+            return Err(ConfigError::Invalid(
+                "identity: reconcile_every_seconds >= 5, breaker_max_share in 0..1, hr_misses_before_gone >= 1, \
+                 work_item_sla_hours >= 1, executor_concurrency 1..=256"
+                    .into(),
+            ));
         }
         if self.controls.evaluate_every_seconds < 5 {
             return Err(ConfigError::Invalid("controls.evaluate_every_seconds must be at least 5".into()));

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub fn spawn(state: AppState) {
     spawn_epoch_watch(state.clone());
     spawn_checkpoints(state.clone());
+    crate::identity::exec::spawn(state.clone());
+    spawn_identity(state.clone());
     tokio::spawn(async move {
         let every = state.config.controls.evaluate_every_seconds;
         // A first round right away, so a fresh server shows real results, not "never".
@@ -73,4 +75,43 @@ pub fn spawn_checkpoints(state: AppState) {
             }
         }
     });
+}
+
+/// The identity lifecycle's scheduled work, one replica per period: read every target
+/// and reconcile everyone (absconders, dormant accounts, movers' grace, exit dates that
+/// arrive with no HR event), escalate overdue work items, close reviews past deadline.
+pub fn spawn_identity(state: AppState) {
+    tokio::spawn(async move {
+        let every = state.config.identity.reconcile_every_seconds;
+        loop {
+            if let Err(e) = identity_once(&state, every).await {
+                tracing::warn!(error = %e, "identity reconciliation failed; will retry next period");
+            }
+            tokio::time::sleep(Duration::from_secs(every)).await;
+        }
+    });
+}
+
+/// One scheduled identity round if this replica wins the lease; returns whether it ran.
+pub async fn identity_once(state: &AppState, every: u64) -> Result<bool, crate::AppError> {
+    let now = state.clock.now();
+    let period = i64::try_from(every).unwrap_or(900);
+    if !state.store.acquire_lease("identity.reconcile", &state.instance, now, now + period - 1).await? {
+        return Ok(false);
+    }
+    let ctx = Ctx::system(&format!("identity-{now}"));
+    crate::identity::plan::reconcile_all(state, &ctx, true, crate::identity::plan::Mode::Execute).await?;
+    crate::identity::reviews::close_due(state, &ctx).await?;
+    for action in state.store.id_work_items_escalate(now).await? {
+        state
+            .audit(
+                &ctx,
+                "identity.work_item.escalated",
+                &format!("action:{action}"),
+                crate::audit::Outcome::Success,
+                serde_json::json!({ "sla_hours": state.config.identity.work_item_sla_hours }),
+            )
+            .await?;
+    }
+    Ok(true)
 }

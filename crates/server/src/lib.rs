@@ -13,10 +13,12 @@ pub mod audit;
 pub mod config;
 pub mod ctx;
 pub mod error;
+pub mod identity;
 pub mod jobs;
 pub mod ledger;
 pub mod metrics;
 pub mod routes;
+pub mod scim;
 pub mod services;
 pub mod web;
 
@@ -47,6 +49,8 @@ pub struct Inner {
     pub checkpointer: Arc<ledger::Checkpointer>,
     /// The auditor page's background verification.
     pub verify_runner: ledger::VerifyRunner,
+    /// The identity lifecycle's executor wake-up and connector cache.
+    pub identity: identity::Runtime,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,6 +84,7 @@ impl AppState {
             instance,
             checkpointer,
             verify_runner: ledger::VerifyRunner::default(),
+            identity: identity::Runtime::default(),
         })))
     }
 

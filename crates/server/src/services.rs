@@ -443,7 +443,7 @@ async fn check_scope_exists(st: &AppState, scope: Scope) -> AppResult<()> {
 
 /// Someone's access shrank or grew: drop cached token authentications here now, and on
 /// the other replicas within a second (they poll the epoch).
-async fn access_changed(st: &AppState) -> AppResult<()> {
+pub(crate) async fn access_changed(st: &AppState) -> AppResult<()> {
     st.auth_cache.clear();
     st.store.bump_auth_epoch().await?;
     Ok(())
@@ -888,6 +888,7 @@ pub async fn evaluate_controls(st: &AppState, ctx: &Ctx) -> AppResult<Vec<Contro
         )
         .await?,
     );
+    facts.identity = Some(crate::identity::facts(st).await?);
     let results = controls::evaluate_all(&facts, st.clock.now());
     st.store.insert_control_results(&results, EventId::new_v7(new_ms(st)).0.as_u128()).await?;
     let failing: Vec<&str> =

@@ -125,6 +125,7 @@ impl Store {
             active_tokens,
             linked_users,
             ledger: None,
+            identity: None,
         })
     }
 

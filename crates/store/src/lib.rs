@@ -14,10 +14,12 @@
 
 mod audit;
 mod controls;
+pub mod identity;
 mod inline;
 mod ledger;
 mod migrate;
 mod org;
+pub mod scim;
 mod users;
 
 pub use audit::AuditFilter;

@@ -11,10 +11,12 @@ use crate::{q, Result, Store, StoreError};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "platform core", include_str!("../migrations/0001_core.sql")),
     (2, "ledger", include_str!("../migrations/0002_ledger.sql")),
+    (3, "identity lifecycle", include_str!("../migrations/0003_identity.sql")),
+    (4, "scim", include_str!("../migrations/0004_scim.sql")),
 ];
 
 /// The schema version this binary writes.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 4;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     const CREATE: &str =

@@ -77,7 +77,7 @@ fn person_row(r: &AnyRow) -> Result<Person> {
 
 /// The person as stored: text trimmed, times set. The one source of both the columns
 /// and the JSON document of a row.
-fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64) -> Person {
+pub(crate) fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64) -> Person {
     Person {
         id,
         employee_id: p.employee_id.trim().to_owned(),
@@ -98,12 +98,12 @@ fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64
 }
 
 /// The JSON document kept beside the columns (see [`Store::people_page_json`]).
-fn person_doc(p: &Person) -> Result<String> {
+pub(crate) fn person_doc(p: &Person) -> Result<String> {
     serde_json::to_string(p).map_err(|e| StoreError::Corrupt(format!("person document: {e}")))
 }
 
 /// Binds `$1..$15` of the people insert and update statements.
-fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
+pub(crate) fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
     let search = format!("{} {} {} {}", p.employee_id, p.given_name, p.family_name, p.email.as_deref().unwrap_or(""))
         .to_lowercase();
     qb.arg(p.employee_id.as_str())
