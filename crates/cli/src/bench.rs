@@ -41,6 +41,8 @@ pub enum BenchCommand {
     },
     /// Durable ledger appends per second, proof time at 1M and 10M entries, verification speed.
     Ledger(crate::bench_ledger::LedgerBench),
+    /// Full reconciliation of a generated 300,000-person BPO; SCIM leaver latency to a real slapd.
+    Identity(crate::bench_identity::IdentityBench),
 }
 
 struct Sample {
@@ -54,6 +56,7 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
     let (connections, seconds, rounds, client) = match cmd {
         BenchCommand::Http { connections, seconds, rounds, client } => (connections, seconds, rounds, client),
         BenchCommand::Ledger(b) => return crate::bench_ledger::run(cfg, b).await,
+        BenchCommand::Identity(b) => return crate::bench_identity::run(cfg, b).await,
     };
     let wrk = match client.as_str() {
         "builtin" => None,

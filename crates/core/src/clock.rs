@@ -72,6 +72,13 @@ pub fn format_time(unix_secs: i64) -> String {
     }
 }
 
+/// The start (00:00 UTC) of a `YYYY-MM-DD` date as Unix seconds; `None` if not a date.
+#[must_use]
+pub fn date_start(date: &str) -> Option<i64> {
+    let d = time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(d.midnight().assume_utc().unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,11 +92,4 @@ mod tests {
         c.advance(86_400);
         assert_eq!(c.now(), 172_800);
     }
-}
-
-/// The start (00:00 UTC) of a `YYYY-MM-DD` date as Unix seconds; `None` if not a date.
-#[must_use]
-pub fn date_start(date: &str) -> Option<i64> {
-    let d = time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
-    Some(d.midnight().assume_utc().unix_timestamp())
 }

@@ -425,10 +425,7 @@ fn check_work_items(f: &Facts) -> (ControlStatus, Evidence) {
         Err(r) => return r,
     };
     if i.work_items.is_empty() {
-        return (
-            ControlStatus::Pass,
-            Evidence { summary: "No open manual work items.".into(), ..Evidence::default() },
-        );
+        return (ControlStatus::Pass, Evidence { summary: "No open manual work items.".into(), ..Evidence::default() });
     }
     judge("open work items", "action", i.work_items.iter().map(|(id, ok)| (id.as_str(), *ok)), "are past their SLA")
 }

@@ -86,6 +86,18 @@ codes! {
     // Ledger.
     LedgerRange = ("BPS-LED-0001", 422, "Index or tree size outside the ledger"),
     LedgerVerifyRunning = ("BPS-LED-0002", 409, "A ledger verification is already running"),
+    // SCIM 2.0 (/scim/v2); the scimType of RFC 7644 Table 9 travels beside the code.
+    ScimInvalidFilter = ("BPS-SCIM-0001", 400, "Invalid SCIM filter"),
+    ScimInvalidSyntax = ("BPS-SCIM-0002", 400, "Invalid SCIM request syntax"),
+    ScimInvalidPath = ("BPS-SCIM-0003", 400, "Invalid SCIM attribute path"),
+    ScimNoTarget = ("BPS-SCIM-0004", 400, "SCIM path matches nothing"),
+    ScimInvalidValue = ("BPS-SCIM-0005", 400, "Invalid SCIM attribute value"),
+    ScimMutability = ("BPS-SCIM-0006", 400, "SCIM attribute cannot be changed"),
+    ScimUniqueness = ("BPS-SCIM-0007", 409, "SCIM resource already exists"),
+    ScimTooMany = ("BPS-SCIM-0008", 400, "Too many SCIM results"),
+    ScimPreconditionFailed = ("BPS-SCIM-0009", 412, "SCIM resource changed (ETag mismatch)"),
+    ScimInvalidVersion = ("BPS-SCIM-0010", 400, "Unsupported SCIM protocol version"),
+    ScimSensitive = ("BPS-SCIM-0011", 400, "Sensitive data in the SCIM request URI"),
     // Last resort; every occurrence is a bug to fix.
     Internal = ("BPS-GEN-0001", 500, "Internal error"),
 }

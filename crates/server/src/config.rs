@@ -42,9 +42,9 @@ pub struct Config {
 pub struct IdentityConfig {
     /// How often targets are read and everyone reconciled (leader replica only).
     pub reconcile_every_seconds: u64,
-    /// A reconciliation that would disable more accounts than this is held for approval...
+    /// A plan that would disable more accounts than this...
     pub breaker_max_disables: u64,
-    /// ...as is one that would disable more than this share (0-1) of enabled accounts.
+    /// ...and more than this share (0-1) of the enabled accounts is held for approval.
     pub breaker_max_share: f64,
     /// Consecutive full HR files a person must be missing from before counting as gone.
     pub hr_misses_before_gone: u32,

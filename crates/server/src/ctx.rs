@@ -269,7 +269,10 @@ pub async fn context_mw(State(state): State<AppState>, mut req: Request, next: N
             tracing::error!(request_id = %request_id, path = %path, "answered with an internal error");
         }
         let status = err.status();
-        let rendered = if is_api || !wants_html(&path) {
+        let rendered = if path.starts_with("/scim/") {
+            // SCIM clients expect the RFC 7644 error body, also for 401/403/404.
+            crate::scim::app_error_response(&err)
+        } else if is_api || !wants_html(&path) {
             (status, axum::Json(err.body(Some(request_id.clone())))).into_response()
         } else {
             (status, Html(crate::web::error_page(&ctx, &err))).into_response()

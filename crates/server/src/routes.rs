@@ -100,6 +100,9 @@ fn build(state: AppState) -> Routes {
     let r = crate::api::routes(r);
     let r = crate::ledger::api::routes(r);
     let r = crate::ledger::web::routes(r);
+    let r = crate::scim::routes(r);
+    let r = crate::identity::api::routes(r);
+    let r = crate::identity::web::routes(r);
     crate::web::routes(r)
 }
 
@@ -134,7 +137,8 @@ async fn authz_mw(State((state, access)): State<(AppState, Access)>, req: Reques
     let Some(ctx) = req.extensions().get::<Ctx>().cloned() else {
         return AppError::internal("request context missing").into_response();
     };
-    let api = ctx.path.starts_with("/api/") || ctx.path == "/metrics";
+    // SCIM clients are machines too: a 401, never a redirect to the sign-in page.
+    let api = ctx.path.starts_with("/api/") || ctx.path.starts_with("/scim/") || ctx.path == "/metrics";
     let Some(auth) = ctx.auth.clone() else {
         if api {
             let msg = if ctx.session_expired {

@@ -395,8 +395,8 @@ impl Store {
     ) -> Result<()> {
         // The JSON document of the row carries the status too (list pages read it).
         let r = q("SELECT doc FROM people WHERE id = $1").arg(person).build().fetch_one(self.pool()).await?;
-        let mut doc: serde_json::Value = serde_json::from_str(&crate::s(&r, "doc")?)
-            .map_err(|e| StoreError::Corrupt(format!("people.doc: {e}")))?;
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&crate::s(&r, "doc")?).map_err(|e| StoreError::Corrupt(format!("people.doc: {e}")))?;
         doc["status"] = serde_json::Value::String(status.to_owned());
         if let Some(d) = exit_date {
             doc["exit_date"] = serde_json::Value::String(d.to_owned());
@@ -441,7 +441,13 @@ impl Store {
     }
 
     /// Creates or replaces a target.
-    pub async fn id_target_upsert(&self, t: &Target, config: &serde_json::Value, enabled: bool, now: i64) -> Result<()> {
+    pub async fn id_target_upsert(
+        &self,
+        t: &Target,
+        config: &serde_json::Value,
+        enabled: bool,
+        now: i64,
+    ) -> Result<()> {
         q("INSERT INTO id_targets (id, name, kind, process_id, correlation, config, enabled, created_at) \
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
            kind = excluded.kind, process_id = excluded.process_id, correlation = excluded.correlation, \
@@ -492,6 +498,14 @@ impl Store {
         }
         qb.push(" ORDER BY target_id, account_key");
         self.read_all(qb, account_of).await
+    }
+
+    /// How many present accounts are enabled (the circuit breaker's base).
+    pub async fn id_enabled_accounts(&self) -> Result<i64> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM id_accounts WHERE present = 1 AND enabled = 1")
+            .fetch_one(self.pool())
+            .await?;
+        crate::i(&r, "n")
     }
 
     /// Accounts in one situation (e.g. the orphan queue), at most `limit`.
@@ -909,8 +923,11 @@ impl Store {
 
     /// One plan.
     pub async fn id_plan(&self, id: &str) -> Result<PlanRow> {
-        let r =
-            q(&format!("SELECT {PLAN_COLS} FROM id_plans WHERE id = $1")).arg(id).build().fetch_one(self.pool()).await?;
+        let r = q(&format!("SELECT {PLAN_COLS} FROM id_plans WHERE id = $1"))
+            .arg(id)
+            .build()
+            .fetch_one(self.pool())
+            .await?;
         plan_of(&r)
     }
 
@@ -934,12 +951,14 @@ impl Store {
             return Ok(false);
         }
         if approve {
-            q("UPDATE id_actions SET status = 'queued', next_at = $1 WHERE plan_id = $2 AND status = 'held'")
-                .arg(now)
-                .arg(id)
-                .build()
-                .execute(&mut *tx)
-                .await?;
+            // Scheduled actions (deletion after retention) keep their time.
+            q("UPDATE id_actions SET status = 'queued', next_at = CASE WHEN next_at < $1 THEN $1 ELSE next_at END \
+               WHERE plan_id = $2 AND status = 'held'")
+            .arg(now)
+            .arg(id)
+            .build()
+            .execute(&mut *tx)
+            .await?;
             q("UPDATE id_actions SET status = 'manual' WHERE plan_id = $1 AND status = 'held_manual'")
                 .arg(id)
                 .build()
@@ -1053,7 +1072,9 @@ impl Store {
         if open_only {
             qb.push(" WHERE w.completed_at IS NULL");
         }
-        qb.push(" ORDER BY w.completed_at DESC, w.due_at LIMIT ").bind(limit);
+        // Open items first on both databases (NULL sorts differently in each).
+        qb.push(" ORDER BY CASE WHEN w.completed_at IS NULL THEN 0 ELSE 1 END, w.due_at, w.completed_at DESC LIMIT ")
+            .bind(limit);
         self.read_all(qb, |r| {
             Ok(WorkItemRow {
                 action: action_of(r)?,
@@ -1115,10 +1136,12 @@ impl Store {
     /// Replaces the flags reconciliation found, keeping the first-seen time of flags that
     /// persist.
     pub async fn id_flags_replace(&self, flags: &[FlagRow]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        // Read before the transaction: on SQLite a transaction that reads and then writes
+        // fails at once (SQLITE_BUSY) when another writer committed in between, while one
+        // that starts by writing waits its turn.
         let old: HashMap<(String, String, String), i64> = q("SELECT target_id, account_key, kind, since FROM id_flags")
             .build()
-            .fetch_all(&mut *tx)
+            .fetch_all(self.pool())
             .await?
             .iter()
             .map(|r| {
@@ -1128,12 +1151,11 @@ impl Store {
                 ))
             })
             .collect::<Result<_>>()?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM id_flags").execute(&mut *tx).await?;
         for f in flags {
-            let since = old
-                .get(&(f.target_id.clone(), f.account_key.clone(), f.kind.clone()))
-                .copied()
-                .unwrap_or(f.since);
+            let since =
+                old.get(&(f.target_id.clone(), f.account_key.clone(), f.kind.clone())).copied().unwrap_or(f.since);
             q("INSERT INTO id_flags (target_id, account_key, kind, person_id, since) VALUES ($1, $2, $3, $4, $5) \
                ON CONFLICT (target_id, account_key, kind) DO NOTHING")
             .arg(f.target_id.as_str())
@@ -1215,8 +1237,8 @@ impl Store {
 
     /// Campaigns, newest first.
     pub async fn id_campaigns(&self, limit: i64) -> Result<Vec<CampaignRow>> {
-        let qb =
-            q(&format!("SELECT {CAMPAIGN_COLS} FROM id_campaigns ORDER BY created_at DESC, id DESC LIMIT $1")).arg(limit);
+        let qb = q(&format!("SELECT {CAMPAIGN_COLS} FROM id_campaigns ORDER BY created_at DESC, id DESC LIMIT $1"))
+            .arg(limit);
         self.read_all(qb, campaign_of).await
     }
 
@@ -1333,7 +1355,6 @@ impl Store {
             .await?;
         Ok(rows.into_iter().collect())
     }
-
 }
 
 /// One HR batch, written in a single transaction (see [`Store::id_hr_apply`]).

@@ -135,7 +135,8 @@ impl Store {
 
     /// Deletes a resource (`NotFound` when absent).
     pub async fn scim_delete(&self, kind: ScimKind, id: &str) -> Result<()> {
-        let done = q(&format!("DELETE FROM {} WHERE id = $1", kind.table())).arg(id).build().execute(self.pool()).await?;
+        let done =
+            q(&format!("DELETE FROM {} WHERE id = $1", kind.table())).arg(id).build().execute(self.pool()).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

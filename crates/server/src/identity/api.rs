@@ -179,7 +179,8 @@ pub async fn import_csv(
     mapping: &ColumnMapping,
     mode: HrMode,
 ) -> AppResult<HrReport> {
-    let parsed = hrcsv::parse(csv, mapping).map_err(|e| AppError::field(ErrorCode::InvalidField, "csv", e.to_string()))?;
+    let parsed =
+        hrcsv::parse(csv, mapping).map_err(|e| AppError::field(ErrorCode::InvalidField, "csv", e.to_string()))?;
     let mut rejected: Vec<RejectedRow> = parsed
         .rejected
         .iter()
@@ -187,7 +188,12 @@ pub async fn import_csv(
         .collect();
     if !rejected.is_empty() {
         rejected.sort_by_key(|r| r.line);
-        let report = HrReport { mode, received: (parsed.records.len() + rejected.len()) as u64, rejected, ..HrReport::default() };
+        let report = HrReport {
+            mode,
+            received: (parsed.records.len() + rejected.len()) as u64,
+            rejected,
+            ..HrReport::default()
+        };
         st.audit(ctx, "identity.hr.rejected", "hr:csv", Outcome::Failure, json!({ "rejected": report.rejected.len() }))
             .await?;
         return Ok(report);
@@ -323,14 +329,22 @@ async fn absconder_decision(
 /// Shared by the API and the person page.
 pub async fn absconder(st: &AppState, ctx: &Ctx, a: &Auth, id: PersonId, decision: &str, note: &str) -> AppResult<()> {
     let p = st.store.person(id).await.map_err(|_| AppError::not_found("person"))?;
-    check(st, ctx, Some(a), Action::IdentityFeed, Resource::Org { site: p.site_id, process: p.process_id, team: p.team_id })
-        .await?;
+    check(
+        st,
+        ctx,
+        Some(a),
+        Action::IdentityFeed,
+        Resource::Org { site: p.site_id, process: p.process_id, team: p.team_id },
+    )
+    .await?;
     let person = id.to_string();
     let current = st.store.id_people(Some(std::slice::from_ref(&person))).await?;
     let absconding = current.first().is_some_and(|p| {
         matches!(
             p.employment,
-            bposhield_identity::model::Employment::Suspended { reason: bposhield_identity::model::SuspendReason::Absconding }
+            bposhield_identity::model::Employment::Suspended {
+                reason: bposhield_identity::model::SuspendReason::Absconding
+            }
         )
     });
     if !absconding {
@@ -369,8 +383,14 @@ pub struct Timeline {
 /// Loads a person's timeline after checking the caller may see the person.
 pub async fn load_timeline(st: &AppState, ctx: &Ctx, a: &Auth, id: PersonId) -> AppResult<Timeline> {
     let p = st.store.person(id).await.map_err(|_| AppError::not_found("person"))?;
-    check(st, ctx, Some(a), Action::IdentityView, Resource::Org { site: p.site_id, process: p.process_id, team: p.team_id })
-        .await?;
+    check(
+        st,
+        ctx,
+        Some(a),
+        Action::IdentityView,
+        Resource::Org { site: p.site_id, process: p.process_id, team: p.team_id },
+    )
+    .await?;
     let pid = id.to_string();
     Ok(Timeline {
         hr_events: st.store.id_hr_events_of(&pid, 200).await?,
@@ -450,7 +470,10 @@ pub async fn save_target(st: &AppState, ctx: &Ctx, a: Option<&Auth>, i: &TargetI
         return Err(AppError::field(ErrorCode::InvalidField, "name", "1-200 characters"));
     }
     if let Some(p) = i.process_id {
-        st.store.process(p).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
+        st.store
+            .process(p)
+            .await
+            .map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
     }
     check_config_secrets(&i.config)?;
     let target = Target {
@@ -466,7 +489,9 @@ pub async fn save_target(st: &AppState, ctx: &Ctx, a: Option<&Auth>, i: &TargetI
     }
     let before = st.store.id_target(&i.id).await.ok();
     st.store.id_target_upsert(&target, &i.config, i.enabled, st.clock.now()).await.map_err(|e| match e {
-        bposhield_store::StoreError::Unique(_) => AppError::field(ErrorCode::DuplicateName, "name", "another target has this name"),
+        bposhield_store::StoreError::Unique(_) => {
+            AppError::field(ErrorCode::DuplicateName, "name", "another target has this name")
+        }
         other => other.into(),
     })?;
     st.identity.connectors.forget(&i.id);
@@ -571,7 +596,11 @@ async fn list_accounts(
     }
     let situation = q.situation.as_deref().unwrap_or("unmatched");
     if !matches!(situation, "linked" | "unlinked" | "unmatched" | "deleted" | "collision") {
-        return Err(AppError::field(ErrorCode::InvalidQuery, "situation", "linked, unlinked, unmatched, deleted or collision"));
+        return Err(AppError::field(
+            ErrorCode::InvalidQuery,
+            "situation",
+            "linked, unlinked, unmatched, deleted or collision",
+        ));
     }
     Ok(Json(st.store.id_accounts_in(situation, limit).await?))
 }
@@ -588,11 +617,16 @@ pub struct OwnerInput {
 /// Assigns an owner to an account (orphan queue); the lifecycle then treats it as theirs.
 pub async fn assign(st: &AppState, ctx: &Ctx, a: Option<&Auth>, i: &OwnerInput) -> AppResult<()> {
     check(st, ctx, a, Action::IdentityAdmin, Resource::Global).await?;
-    st.store.person(i.person_id).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "person_id", "no such person"))?;
-    st.store.id_account_assign_owner(&i.target_id, &i.account_key, &i.person_id.to_string()).await.map_err(|e| match e {
-        bposhield_store::StoreError::NotFound => AppError::not_found("account"),
-        other => other.into(),
-    })?;
+    st.store
+        .person(i.person_id)
+        .await
+        .map_err(|_| AppError::field(ErrorCode::UnknownReference, "person_id", "no such person"))?;
+    st.store.id_account_assign_owner(&i.target_id, &i.account_key, &i.person_id.to_string()).await.map_err(
+        |e| match e {
+            bposhield_store::StoreError::NotFound => AppError::not_found("account"),
+            other => other.into(),
+        },
+    )?;
     st.audit(
         ctx,
         "identity.account.owner",
@@ -642,14 +676,27 @@ async fn add_birthright(
     if b.entitlement.trim().is_empty() || b.entitlement.len() > 500 {
         return Err(AppError::field(ErrorCode::InvalidField, "entitlement", "1-500 characters"));
     }
-    st.store.id_target(&b.target_id).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "target_id", "no such target"))?;
+    st.store
+        .id_target(&b.target_id)
+        .await
+        .map_err(|_| AppError::field(ErrorCode::UnknownReference, "target_id", "no such target"))?;
     if let Some(p) = b.process_id {
-        st.store.process(p).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
+        st.store
+            .process(p)
+            .await
+            .map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
     }
     let id = bposhield_proto::EventId::new_v7(u64::try_from(st.clock.now_ms()).unwrap_or(0)).to_string();
     let process = b.process_id.map(|p| p.to_string());
     st.store
-        .id_birthright_add(&id, process.as_deref(), b.job_role.as_deref(), &b.target_id, b.entitlement.trim(), st.clock.now())
+        .id_birthright_add(
+            &id,
+            process.as_deref(),
+            b.job_role.as_deref(),
+            &b.target_id,
+            b.entitlement.trim(),
+            st.clock.now(),
+        )
         .await?;
     st.audit(&ctx, "identity.birthright.add", &format!("birthright:{id}"), Outcome::Success, json!(b)).await?;
     Ok(crate::routes::no_content())
@@ -760,7 +807,14 @@ pub struct DecideInput {
 }
 
 /// Approves or rejects a plan the circuit breaker holds.
-pub async fn decide_plan(st: &AppState, ctx: &Ctx, a: Option<&Auth>, id: &str, approve: bool, note: &str) -> AppResult<()> {
+pub async fn decide_plan(
+    st: &AppState,
+    ctx: &Ctx,
+    a: Option<&Auth>,
+    id: &str,
+    approve: bool,
+    note: &str,
+) -> AppResult<()> {
     check(st, ctx, a, Action::IdentityApprove, Resource::Global).await?;
     if note.len() > 2000 {
         return Err(AppError::field(ErrorCode::InvalidField, "note", "at most 2000 characters"));
@@ -774,10 +828,11 @@ pub async fn decide_plan(st: &AppState, ctx: &Ctx, a: Option<&Auth>, id: &str, a
         if approve { "identity.plan.approve" } else { "identity.plan.reject" },
         &format!("plan:{id}"),
         Outcome::Success,
-        json!({ "note_chars": note.len(), "breaker": plan.breaker }),
+        json!({ "note_chars": note.len(), "breaker": plan.breaker.as_ref().and_then(|b| b.get("limit")).cloned() }),
     )
     .await?;
     if approve {
+        plan::apply_held_decisions(st, ctx, &plan).await?;
         st.identity.wake.notify_one();
     }
     Ok(())
@@ -844,12 +899,24 @@ pub async fn complete_item(st: &AppState, ctx: &Ctx, a: Option<&Auth>, id: &str,
     if proof.len() < 3 || proof.len() > 2000 {
         return Err(AppError::field(ErrorCode::InvalidField, "proof", "3-2000 characters: say what was done"));
     }
-    let row = st.store.id_work_item_complete(id, &ctx.actor_ref(), proof, st.clock.now()).await.map_err(|e| match e {
-        bposhield_store::StoreError::NotFound => AppError::new(ErrorCode::Conflict, "no open work item with this id"),
-        other => other.into(),
-    })?;
-    if let (Some(key), Ok(op)) = (&row.account_key, serde_json::from_str(&row.op)) {
-        st.store.id_account_applied(&row.target_id, key, row.person_id.as_deref(), &op, st.clock.now()).await?;
+    let row =
+        st.store.id_work_item_complete(id, &ctx.actor_ref(), proof, st.clock.now()).await.map_err(|e| match e {
+            bposhield_store::StoreError::NotFound => {
+                AppError::new(ErrorCode::Conflict, "no open work item with this id")
+            }
+            other => other.into(),
+        })?;
+    if let Ok(op) = serde_json::from_str::<bposhield_identity::model::Op>(&row.op) {
+        // A manual target is never read: what IT did is what the platform records,
+        // including the account a manual create made (keyed by its login).
+        let key = match (&row.account_key, &op) {
+            (Some(k), _) => Some(k.clone()),
+            (None, bposhield_identity::model::Op::Create { login, .. }) => Some(login.clone()),
+            _ => None,
+        };
+        if let Some(key) = key {
+            st.store.id_account_applied(&row.target_id, &key, row.person_id.as_deref(), &op, st.clock.now()).await?;
+        }
     }
     st.audit(
         ctx,
@@ -919,7 +986,10 @@ async fn campaign_csv(
     let mut r = reviews::report(&st, &id).await?;
     r.items = reviews::items_for(&st, &a, &r.campaign).await?;
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\"")],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\""),
+        ],
         reviews::report_csv(&r),
     )
         .into_response())

@@ -22,9 +22,12 @@ use std::time::Duration;
 /// How long a claimed action is leased to this replica (seconds).
 const LEASE_SECS: i64 = 300;
 
+/// A built connector and the configuration it was built from.
+type Built = (String, Arc<dyn Connector>);
+
 /// Built connectors by target id, rebuilt when the target's configuration changes.
 #[derive(Default)]
-pub struct ConnectorCache(Mutex<HashMap<String, (String, Arc<dyn Connector>)>>);
+pub struct ConnectorCache(Mutex<HashMap<String, Built>>);
 
 impl ConnectorCache {
     /// The connector for a target, built on first use.
@@ -98,6 +101,22 @@ pub async fn run_due(st: &AppState) -> Result<usize, crate::AppError> {
     Ok(n)
 }
 
+/// The account a Create action should make, from its person's HR card.
+async fn joiner(st: &AppState, a: &ActionRow, op: &Op) -> Option<bposhield_connectors::NewAccount> {
+    let Op::Create { login, entitlements } = op else { return None };
+    let pid = a.person_id.as_deref()?.parse::<bposhield_proto::PersonId>().ok()?;
+    let p = st.store.person(pid).await.ok()?;
+    Some(bposhield_connectors::NewAccount {
+        login: login.clone(),
+        given_name: Some(p.given_name),
+        family_name: Some(p.family_name),
+        email: p.email,
+        employee_id: Some(p.employee_id),
+        entitlements: entitlements.clone(),
+        attributes: std::collections::BTreeMap::new(),
+    })
+}
+
 async fn run_one(st: &AppState, targets: &HashMap<String, TargetRow>, a: ActionRow) -> Result<(), crate::AppError> {
     let ctx = Ctx::system(&format!("action-{}", a.id));
     let attempts = a.attempts + 1;
@@ -108,10 +127,22 @@ async fn run_one(st: &AppState, targets: &HashMap<String, TargetRow>, a: ActionR
             Err(e) => Err((false, format!("connector configuration: {e}"))),
             Ok(conn) => {
                 let timeout = Duration::from_secs(60);
-                match tokio::time::timeout(timeout, conn.apply(a.account_key.as_deref(), &op)).await {
+                let run = async {
+                    match (&op, joiner(st, &a, &op).await) {
+                        // A joiner's account gets their names, e-mail and employee number.
+                        (Op::Create { .. }, Some(new)) => conn.create(&new).await,
+                        _ => conn.apply(a.account_key.as_deref(), &op).await,
+                    }
+                };
+                match tokio::time::timeout(timeout, run).await {
                     Err(_) => Err((true, "timed out after 60 s".into())),
-                    Ok(Ok(key)) => {
-                        st.store.id_account_applied(&a.target_id, &key, a.person_id.as_deref(), &op, st.clock.now()).await?;
+                    Ok(Ok(returned)) => {
+                        // The stored key is the one reconciliation read; the connector's answer
+                        // matters only for a new account.
+                        let key = a.account_key.clone().unwrap_or(returned);
+                        st.store
+                            .id_account_applied(&a.target_id, &key, a.person_id.as_deref(), &op, st.clock.now())
+                            .await?;
                         Ok(key)
                     }
                     Ok(Err(e)) => Err((e.retryable(), e.to_string())),

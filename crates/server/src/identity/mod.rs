@@ -133,7 +133,8 @@ pub async fn facts(st: &AppState) -> AppResult<bposhield_core::controls::Identit
             continue;
         }
         if policy.absconding.enabled {
-            let seen = [world.activity.get(&p.id).copied(), Some(p.hire_at), p.status_since].into_iter().flatten().max();
+            let seen =
+                [world.activity.get(&p.id).copied(), Some(p.hire_at), p.status_since].into_iter().flatten().max();
             let idle = seen.is_some_and(|t| now - t >= i64::from(policy.absconding.after_days) * DAY);
             let suspended = matches!(p.employment, Employment::Suspended { reason: SuspendReason::Absconding });
             if idle || suspended {
@@ -161,13 +162,8 @@ pub async fn facts(st: &AppState) -> AppResult<bposhield_core::controls::Identit
         .map(|((t, k), _)| format!("{t}/{k}"))
         .collect();
     f.orphans.sort();
-    f.work_items = st
-        .store
-        .id_work_items(true, 10_000)
-        .await?
-        .into_iter()
-        .map(|w| (w.action.id, w.due_at >= now))
-        .collect();
+    f.work_items =
+        st.store.id_work_items(true, 10_000).await?.into_iter().map(|w| (w.action.id, w.due_at >= now)).collect();
     let reviewed = st.store.id_last_review_per_process().await?;
     f.process_reviews = st
         .store

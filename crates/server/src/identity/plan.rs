@@ -125,8 +125,9 @@ pub async fn store_plan(
         "identity.plan.create",
         &format!("plan:{plan_id}"),
         Outcome::Success,
+        // The ledger takes no floats: the breaker's finding as its sentence.
         json!({ "kind": kind, "status": status, "cause": cause, "actions": rows.len(), "queued": queued,
-                "breaker": breaker }),
+                "breaker": breaker.as_ref().and_then(|b| b.get("limit")).cloned() }),
     )
     .await?;
     if status == "queued" {
@@ -198,30 +199,28 @@ pub async fn load_world(st: &AppState, people: Option<&[String]>) -> AppResult<W
         accounts.push(r.account);
     }
     let activity = st.store.id_activity_last().await?;
+    let mut policies = policies(st).await?;
+    // Without any activity feed every person looks absconded: absconding is judged only
+    // once a badge, login or attendance feed has delivered something.
+    if activity.is_empty() {
+        policies.default.absconding.enabled = false;
+        for p in policies.per_process.values_mut() {
+            p.absconding.enabled = false;
+        }
+    }
     let birthrights = st
         .store
         .id_birthrights()
         .await?
         .into_iter()
-        .map(|(_, process, job_role, target, entitlement)| Birthright {
-            process,
-            job_role,
-            target,
-            entitlement,
-        })
+        .map(|(_, process, job_role, target, entitlement)| Birthright { process, job_role, target, entitlement })
         .collect();
     let assignments = st
         .store
         .id_assignments()
         .await?
         .into_iter()
-        .map(|(person_id, target, entitlement, from, until)| Assignment {
-            person_id,
-            target,
-            entitlement,
-            from,
-            until,
-        })
+        .map(|(person_id, target, entitlement, from, until)| Assignment { person_id, target, entitlement, from, until })
         .collect();
     Ok(World {
         people: persons,
@@ -231,7 +230,7 @@ pub async fn load_world(st: &AppState, people: Option<&[String]>) -> AppResult<W
         activity,
         birthrights,
         assignments,
-        policies: policies(st).await?,
+        policies,
         stored,
     })
 }
@@ -278,21 +277,47 @@ async fn apply_decisions(st: &AppState, ctx: &Ctx, plan: &reconcile::Plan) -> Ap
     Ok(())
 }
 
+/// The circuit breaker of this deployment.
+fn breaker(st: &AppState) -> Breaker {
+    Breaker {
+        max_disables: usize::try_from(st.config.identity.breaker_max_disables).unwrap_or(usize::MAX),
+        max_share: st.config.identity.breaker_max_share,
+    }
+}
+
 /// The lifecycle for the people an HR change concerns: no target is read (the stored
-/// accounts are what the last read saw), so a leaver is acted on within the request.
+/// accounts are what the last read saw), so a leaver is acted on within the request. The
+/// breaker judges the plan against every enabled account: an HR file that suddenly
+/// terminates half the floor is held like a reconciliation would be.
 pub async fn plan_for_people(st: &AppState, ctx: &Ctx, people: &[String], cause: &str) -> AppResult<Option<String>> {
     let world = load_world(st, Some(people)).await?;
     let now = st.clock.now();
     let plan = reconcile::reconcile(&world.snapshot(now));
-    apply_decisions(st, ctx, &plan).await?;
-    settle_moves(st, &world, now).await?;
+    let enabled = usize::try_from(st.store.id_enabled_accounts().await?).unwrap_or(usize::MAX);
+    let trip = breaker(st).check(&plan, enabled).map(|t| serde_json::to_value(t).unwrap_or_default());
+    if trip.is_none() {
+        apply_decisions(st, ctx, &plan).await?;
+        settle_moves(st, &world, now).await?;
+    }
     let actions = queued_of(&plan);
     if actions.is_empty() {
         return Ok(None);
     }
-    let summary = serde_json::to_value(&plan.stats).unwrap_or_default();
-    let (id, _) = store_plan(st, ctx, "event", cause, actions, summary, None, Mode::Execute).await?;
+    let mut summary = serde_json::to_value(&plan.stats).unwrap_or_default();
+    if trip.is_some() {
+        summary["decisions"] = serde_json::to_value(&plan.decisions).unwrap_or_default();
+    }
+    let (id, _) = store_plan(st, ctx, "event", cause, actions, summary, trip, Mode::Execute).await?;
     Ok(Some(id))
+}
+
+/// After a held plan is approved: the person-level decisions it carried (suspensions,
+/// terminations, ended platform access) are applied too.
+pub async fn apply_held_decisions(st: &AppState, ctx: &Ctx, plan: &PlanRow) -> AppResult<()> {
+    let Some(d) = plan.summary.get("decisions") else { return Ok(()) };
+    let decisions: Vec<reconcile::PersonDecision> = serde_json::from_value(d.clone()).unwrap_or_default();
+    let p = reconcile::Plan { decisions, ..reconcile::Plan::default() };
+    apply_decisions(st, ctx, &p).await
 }
 
 /// Reads every enabled target (unless `read` is false), reconciles everyone, and stores
@@ -337,12 +362,8 @@ pub async fn reconcile_all(st: &AppState, ctx: &Ctx, read: bool, mode: Mode) -> 
         })
         .collect();
     let enabled = world.accounts.iter().filter(|a| a.enabled).count();
-    let breaker = Breaker {
-        max_disables: usize::try_from(st.config.identity.breaker_max_disables).unwrap_or(usize::MAX),
-        max_share: st.config.identity.breaker_max_share,
-    };
-    let trip = breaker.check(&plan, enabled).map(|t| serde_json::to_value(t).unwrap_or_default());
-    let summary = serde_json::to_value(&plan.stats).unwrap_or_default();
+    let trip = breaker(st).check(&plan, enabled).map(|t| serde_json::to_value(t).unwrap_or_default());
+    let mut summary = serde_json::to_value(&plan.stats).unwrap_or_default();
     if mode == Mode::Execute {
         st.store.id_accounts_set_verdicts(&verdicts).await?;
         st.store.id_flags_replace(&flags).await?;
@@ -351,21 +372,21 @@ pub async fn reconcile_all(st: &AppState, ctx: &Ctx, read: bool, mode: Mode) -> 
         if trip.is_none() {
             apply_decisions(st, ctx, &plan).await?;
             settle_moves(st, &world, now).await?;
+        } else {
+            summary["decisions"] = serde_json::to_value(&plan.decisions).unwrap_or_default();
         }
     }
     let actions = queued_of(&plan);
-    let (plan_id, status) = store_plan(st, ctx, "scheduled", "reconciliation", actions, summary.clone(), trip, mode).await?;
+    let (plan_id, status) =
+        store_plan(st, ctx, "scheduled", "reconciliation", actions, summary.clone(), trip, mode).await?;
     Ok(ReconcileOutcome { plan_id, status, summary, target_errors })
 }
 
 /// Each account's owner and situation after the run: the links it started from, plus
 /// the ones it proposed, minus the ones it dropped.
 fn verdicts(world: &World, plan: &reconcile::Plan) -> Vec<AccountVerdict> {
-    let mut owner: HashMap<(&str, &str), (&str, &str)> = world
-        .links
-        .iter()
-        .map(|l| ((l.target.as_str(), l.key.as_str()), (l.person_id.as_str(), "")))
-        .collect();
+    let mut owner: HashMap<(&str, &str), (&str, &str)> =
+        world.links.iter().map(|l| ((l.target.as_str(), l.key.as_str()), (l.person_id.as_str(), ""))).collect();
     for l in &plan.links_proposed {
         owner.insert((l.target.as_str(), l.key.as_str()), (l.person_id.as_str(), "correlation"));
     }
@@ -378,10 +399,12 @@ fn verdicts(world: &World, plan: &reconcile::Plan) -> Vec<AccountVerdict> {
         .zip(&plan.situations)
         .map(|(a, s)| {
             let o = owner.get(&(a.target.as_str(), a.key.as_str()));
+            // A proposed link is stored with this verdict: from now on the account is linked.
+            let s = if *s == reconcile::Situation::Unlinked && o.is_some() { reconcile::Situation::Linked } else { *s };
             (a, s, o)
         })
         .filter(|(a, s, o)| {
-            let now = (o.map(|(p, _)| (*p).to_owned()), bposhield_store::identity::wire(*s));
+            let now = (o.map(|(p, _)| (*p).to_owned()), bposhield_store::identity::wire(s));
             world.stored.get(&(a.target.clone(), a.key.clone())) != Some(&now)
         })
         .map(|(a, s, o)| {
@@ -391,7 +414,7 @@ fn verdicts(world: &World, plan: &reconcile::Plan) -> Vec<AccountVerdict> {
                 owner: o.map(|(p, _)| (*p).to_owned()),
                 // Empty: an existing link, whose recorded source (e.g. manual) stays.
                 link_source: o.map(|(_, how)| (*how).to_owned()).filter(|h| !h.is_empty()),
-                situation: bposhield_store::identity::wire(s),
+                situation: bposhield_store::identity::wire(&s),
             }
         })
         .collect()

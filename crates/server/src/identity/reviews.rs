@@ -97,18 +97,21 @@ pub async fn create(st: &AppState, ctx: &Ctx, auth: Option<&Auth>, i: &CampaignI
         return Err(AppError::field(ErrorCode::InvalidField, "default_decision", "keep or revoke"));
     }
     if let Some(p) = i.process_id {
-        st.store.process(p).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
+        st.store
+            .process(p)
+            .await
+            .map_err(|_| AppError::field(ErrorCode::UnknownReference, "process_id", "no such process"))?;
     }
     if let Some(t) = &i.target_id {
-        st.store.id_target(t).await.map_err(|_| AppError::field(ErrorCode::UnknownReference, "target_id", "no such target"))?;
+        st.store
+            .id_target(t)
+            .await
+            .map_err(|_| AppError::field(ErrorCode::UnknownReference, "target_id", "no such target"))?;
     }
     let process = i.process_id.map(|p| p.to_string());
     let people = st.store.id_people(None).await?;
-    let in_scope: HashMap<&str, &bposhield_identity::model::Person> = people
-        .iter()
-        .filter(|p| process.is_none() || p.process == process)
-        .map(|p| (p.id.as_str(), p))
-        .collect();
+    let in_scope: HashMap<&str, &bposhield_identity::model::Person> =
+        people.iter().filter(|p| process.is_none() || p.process == process).map(|p| (p.id.as_str(), p)).collect();
     let now = st.clock.now();
     let id = new_id(st);
     let items: Vec<ReviewItemRow> = st
@@ -221,8 +224,14 @@ pub async fn decide(
     let res = item_resource(st, &it).await?;
     check(st, ctx, Some(auth), Action::ReviewDecide, res).await?;
     if !reviewer_allowed(auth, &c, res) {
-        st.audit(ctx, "review.decide", &format!("review_item:{item}"), Outcome::Denied, json!({ "reason": "not a reviewer of this item" }))
-            .await?;
+        st.audit(
+            ctx,
+            "review.decide",
+            &format!("review_item:{item}"),
+            Outcome::Denied,
+            json!({ "reason": "not a reviewer of this item" }),
+        )
+        .await?;
         return Err(AppError::new(ErrorCode::Forbidden, "not allowed: you are not a reviewer of this item"));
     }
     let by = ctx.actor_ref();
@@ -240,7 +249,12 @@ pub async fn decide(
     if d.decision == "revoke" {
         queue_revocations(st, ctx, &c, std::slice::from_ref(&it)).await?;
     }
-    st.store.id_review_items(campaign).await?.into_iter().find(|x| x.id == item).ok_or_else(|| AppError::not_found("review item"))
+    st.store
+        .id_review_items(campaign)
+        .await?
+        .into_iter()
+        .find(|x| x.id == item)
+        .ok_or_else(|| AppError::not_found("review item"))
 }
 
 /// Revoked accounts are disabled through their target (a plan of kind `review`).
@@ -359,7 +373,8 @@ pub fn report_csv(r: &CampaignReport) -> String {
             s
         }
     }
-    let mut out = String::from("campaign,target,account,login,person,entitlements,decision,comment,decided_by,decided_at\n");
+    let mut out =
+        String::from("campaign,target,account,login,person,entitlements,decision,comment,decided_by,decided_at\n");
     for i in &r.items {
         let row = [
             r.campaign.name.clone(),

@@ -8,11 +8,12 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
 /// Every asset: file name, content type, bytes.
-pub const ASSETS: [(&str, &str, &[u8]); 4] = [
+pub const ASSETS: [(&str, &str, &[u8]); 5] = [
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/htmx.min.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../assets/favicon.svg")),
     ("ledger.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/ledger.js")),
+    ("identity_hr.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/identity_hr.js")),
 ];
 
 /// `GET /assets/{file}`.

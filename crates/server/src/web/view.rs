@@ -51,12 +51,14 @@ pub struct UserBar {
 }
 
 /// Every navigation entry, with the action that makes it visible.
-const NAV: [(&str, &str, &str, Action); 7] = [
+const NAV: [(&str, &str, &str, Action); 9] = [
     ("/", "Dashboard", "nav-dashboard", Action::DashboardView),
     ("/controls", "Controls", "nav-controls", Action::ControlsView),
     ("/org", "Organisation", "nav-org", Action::OrgView),
     ("/people", "People", "nav-people", Action::PeopleView),
     ("/users", "Users", "nav-users", Action::UsersView),
+    ("/identity", "Identity", "nav-identity", Action::IdentityView),
+    ("/reviews", "Reviews", "nav-reviews", Action::ReviewDecide),
     ("/audit", "Audit", "nav-audit", Action::AuditView),
     ("/ledger", "Ledger", "nav-ledger", Action::LedgerView),
 ];

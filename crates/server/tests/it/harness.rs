@@ -51,6 +51,11 @@ impl TestServer {
 
     /// Like [`start`](Self::start), with a hook to adjust the configuration.
     pub async fn start_with(db: Db, test: &str, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+        // Server logs on failure: `RUST_LOG=bposhield=debug cargo test … -- --nocapture`.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let unique = Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("bposhield-it-{test}-{unique}"));
         std::fs::create_dir_all(&dir).unwrap();
