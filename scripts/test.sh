@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every bposhield test on a fresh Debian machine: installs what the tests need
-# (PostgreSQL, Chromium + ChromeDriver), starts a throwaway PostgreSQL on loopback, then
+# (PostgreSQL, Chromium + ChromeDriver, OpenLDAP slapd, Python venvs with the SCIM
+# reference server and the scim2-tester conformance checker), starts a throwaway
+# PostgreSQL on loopback, then
 # runs the whole test suite twice: on SQLite, then with every store and server test on
 # PostgreSQL too. Needs root (apt) unless the packages are already installed.
 set -euo pipefail
@@ -16,6 +18,9 @@ command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq
@@ -32,6 +37,11 @@ as_pg "'$PGBIN/initdb' -D '$PGDATA' -A trust -U postgres >'$PGDATA.initdb.log' 2
 as_pg "'$PGBIN/pg_ctl' -D '$PGDATA' -o \"-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300\" -l '$PGDATA/server.log' -w start >/dev/null"
 cleanup() { as_pg "'$PGBIN/pg_ctl' -D '$PGDATA' -m fast stop >/dev/null 2>&1" || true; rm -rf "$PGDATA" "$PGDATA.initdb.log"; }
 trap cleanup EXIT
+
+echo "== SCIM reference server and conformance checker (PyPI)"
+BPOSHIELD_SCIM_SERVER="$(bash scripts/scim-server.sh)"
+BPOSHIELD_SCIM_TESTER="$(bash scripts/scim_conformance.sh --print-python)"
+export BPOSHIELD_SCIM_SERVER BPOSHIELD_SCIM_TESTER
 
 export BPOSHIELD_TEST_REQUIRE_TOOLS=1
 echo "== tests on SQLite"

@@ -178,7 +178,7 @@ async fn leaver_latency(mut cfg: Config, b: &IdentityBench) -> anyhow::Result<()
     let store = crate::open_store(&cfg).await?;
     let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     let ctx = bposhield_server::ctx::Ctx::system("bench");
-    let site = bposhield_server::services::create_site(
+    bposhield_server::services::create_site(
         &state,
         &ctx,
         None,
@@ -190,7 +190,6 @@ async fn leaver_latency(mut cfg: Config, b: &IdentityBench) -> anyhow::Result<()
         },
     )
     .await?;
-    let _ = site;
     let hr = bposhield_server::services::create_user(
         &state,
         &ctx,
@@ -207,7 +206,8 @@ async fn leaver_latency(mut cfg: Config, b: &IdentityBench) -> anyhow::Result<()
         },
     )
     .await?;
-    let token = bposhield_server::services::issue_token(&state, &ctx, hr.id, "scim", 1, vec![]).await?.token;
+    let grant = bposhield_proto::GrantInput { role: bposhield_proto::Role::Hr, scope: bposhield_proto::Scope::Global };
+    let token = bposhield_server::services::issue_token(&state, &ctx, hr.id, "scim", 1, vec![grant]).await?.token;
 
     // Targets: the directory (password from a file) and the card export.
     let pw = dir.join("ldap.pw");

@@ -38,7 +38,21 @@ pub async fn run(mut cfg: Config, seed_only: bool) -> anyhow::Result<()> {
     let store = crate::open_store(&cfg).await?;
     let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     let seeded = seed(&state).await?;
+    // The directory lives as long as this process (a throw-away slapd, when installed).
+    let directory = crate::demo_identity::start_directory(&state).await?;
+    // The first reconciliation now (it takes the period's lease, so the server's own
+    // round waits a period): links accounts, finds the mess, and holds the leavers'
+    // mass disable for the security officer's approval.
+    bposhield_server::jobs::identity_once(&state, state.config.identity.reconcile_every_seconds)
+        .await
+        .map_err(|e| anyhow::anyhow!("first reconciliation: {e}"))?;
+    crate::demo_identity::open_review(&state).await?;
     print_sign_ins(&state, seeded);
+    if directory.is_none() {
+        println!("  (OpenLDAP slapd is not installed: the demo runs without a directory target;");
+        println!("   apt-get install slapd ldap-utils to see leavers disabled in LDAP too.)");
+        println!();
+    }
     if seed_only {
         return Ok(());
     }
@@ -111,6 +125,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     let secret = bposhield_server::ctx::random_secret();
     let hash = bposhield_core::password::hash(&secret).map_err(|e| anyhow::anyhow!(e))?;
     services::import_users(state, &ctx, &bulk, &hash).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::demo_identity::seed(state, &org.people, SEED).await?;
     services::evaluate_controls(state, &ctx).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     state.store.after_bulk_load().await?;
     eprintln!("Seeded in {:.1} s.", started.elapsed().as_secs_f64());

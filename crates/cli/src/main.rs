@@ -8,6 +8,7 @@ mod bench_identity;
 mod bench_ledger;
 mod demo;
 mod demo_data;
+mod demo_identity;
 mod ledger_cmd;
 
 use anyhow::Context;

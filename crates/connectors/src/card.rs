@@ -347,6 +347,43 @@ impl CardConnector {
         Ok(number.to_owned())
     }
 
+    /// Issues many cards in one rewrite of the export (a PACS's initial load, the demo):
+    /// `(card number, employee id, access levels)`, each active. Existing cards are kept.
+    /// No webhook events: this is the card system's own state, not a lifecycle change.
+    ///
+    /// # Errors
+    /// As for any write of the export.
+    pub async fn issue_many(
+        &self,
+        cards_in: &[(String, Option<String>, BTreeSet<String>)],
+    ) -> Result<usize, ConnectorError> {
+        let _guard = self.lock.lock().await;
+        let mut cards = self.load().await?;
+        let now = rfc3339(self.clock.now());
+        let mut added = 0;
+        for (number, employee_id, levels) in cards_in {
+            if number.is_empty() || number.contains([',', '"', '\n', '\r']) {
+                return Err(ConnectorError::Rejected(format!("card number `{number}` is not a plain token")));
+            }
+            if cards.contains_key(number) {
+                continue;
+            }
+            cards.insert(
+                number.clone(),
+                Card {
+                    card_number: number.clone(),
+                    employee_id: employee_id.clone(),
+                    state: CardState::Active,
+                    access_levels: levels.clone(),
+                    changed_at: now.clone(),
+                },
+            );
+            added += 1;
+        }
+        self.store(&cards).await?;
+        Ok(added)
+    }
+
     async fn create_card(&self, new: &NewAccount) -> Result<String, ConnectorError> {
         let number = new.login.trim();
         if number.is_empty() || number.contains([',', '"', '\n', '\r']) {

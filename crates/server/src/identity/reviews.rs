@@ -394,6 +394,33 @@ pub fn report_csv(r: &CampaignReport) -> String {
     out
 }
 
+/// Reminds reviewers of open campaigns with undecided items, at most once a day per
+/// campaign: the reminder is an audit event (what a mail or chat notifier delivers).
+pub async fn remind(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
+    let now = st.clock.now();
+    let mut sent = 0;
+    for c in st.store.id_campaigns(500).await?.into_iter().filter(|c| c.status == "open") {
+        let pending = st.store.id_review_items(&c.id).await?.iter().filter(|i| i.decision.is_none()).count();
+        if pending == 0 {
+            continue;
+        }
+        let lease = format!("review.reminder.{}", c.id);
+        if !st.store.acquire_lease(&lease, &st.instance, now, now + 86_400 - 1).await? {
+            continue;
+        }
+        st.audit(
+            ctx,
+            "review.reminder",
+            &format!("campaign:{}", c.id),
+            Outcome::Success,
+            json!({ "reviewer_role": c.reviewer_role, "pending": pending, "deadline": c.deadline }),
+        )
+        .await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 /// Closes campaigns past their deadline (scheduled job).
 pub async fn close_due(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
     let due = st.store.id_campaigns_due(st.clock.now()).await?;

@@ -413,6 +413,10 @@ async fn review_campaign_revokes_through_the_connector(db: Db) {
     let items = r["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{r}");
     let item = items[0]["id"].as_str().unwrap().to_owned();
+    // Reviewers are reminded once a day while items wait.
+    let ctx = bposhield_server::ctx::Ctx::system("test");
+    assert_eq!(bposhield_server::identity::reviews::remind(&s.state, &ctx).await.unwrap(), 1);
+    assert_eq!(bposhield_server::identity::reviews::remind(&s.state, &ctx).await.unwrap(), 0);
     // A team manager is not this campaign's reviewer.
     let (st, _) = call(
         &s,

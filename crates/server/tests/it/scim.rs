@@ -367,6 +367,11 @@ async fn groups_and_errors(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
     let Some(python) = std::env::var("BPOSHIELD_SCIM_TESTER").ok().filter(|p| !p.is_empty()) else {
+        // CI (scripts/test.sh) sets both; a missing checker there is a failure, not a skip.
+        assert!(
+            std::env::var("BPOSHIELD_TEST_REQUIRE_TOOLS").is_err(),
+            "BPOSHIELD_SCIM_TESTER is not set: run scripts/scim_conformance.sh"
+        );
         eprintln!("scim conformance skipped: set BPOSHIELD_SCIM_TESTER to a Python with scim2-tester");
         return;
     };
