@@ -70,6 +70,22 @@ pub async fn seed(
         save_target(state, &ctx, None, &input).await.map_err(err)?;
     }
 
+    // The client's CRM has no API: its team leaders' supervisor logins are work items.
+    if let Some(first) = first {
+        let id = bposhield_proto::EventId::new_v7(u64::try_from(state.clock.now_ms()).unwrap_or(0)).to_string();
+        state
+            .store
+            .id_birthright_add(
+                &id,
+                Some(&first.to_string()),
+                Some("Team leader"),
+                "crm",
+                "crm-supervisor",
+                state.clock.now(),
+            )
+            .await?;
+    }
+
     // Everyone HR ever employed got a card; leavers' cards were never switched off.
     let mut cards = Vec::new();
     let mut dialler = Vec::new();
@@ -86,7 +102,11 @@ pub async fn seed(
     }
     for (id, list) in [("cards", &cards), ("dialler", &dialler)] {
         let t = state.store.id_target(id).await?;
-        let cfg: CardConfig = serde_json::from_value(t.config.clone())?;
+        let mut raw = t.config.clone();
+        if let Some(o) = raw.as_object_mut() {
+            o.remove("type");
+        }
+        let cfg: CardConfig = serde_json::from_value(raw)?;
         let c = CardConnector::new(&t.target, cfg, state.clock.clone()).map_err(err)?;
         c.issue_many(list).await.map_err(err)?;
     }

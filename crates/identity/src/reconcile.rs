@@ -365,6 +365,11 @@ struct Run<'a> {
     links_proposed: Vec<Link>,
     links_dropped: Vec<Link>,
     unknown_target_accounts: usize,
+    /// Per target: whether it reports last use at all. An account with no last use on a
+    /// target that tracks it was never used; on one that does not (a card export, an
+    /// OpenLDAP without lastbind) nothing is known, and flagging every account of it
+    /// dormant would bury the real findings.
+    tracks_use: Vec<bool>,
     /// Per-person scratch space, reused: 300,000 people would otherwise mean 900,000
     /// short-lived allocations.
     buf_mine: Vec<(u32, u32)>,
@@ -378,9 +383,16 @@ impl<'a> Run<'a> {
         for (i, t) in s.targets.iter().enumerate() {
             target_ix.entry(t.id.as_str()).or_insert(i);
         }
+        let mut tracks_use = vec![false; s.targets.len()];
+        for a in s.accounts.iter().filter(|a| a.last_used.is_some()) {
+            if let Some(&ti) = target_ix.get(a.target.as_str()) {
+                tracks_use[ti] = true;
+            }
+        }
         Self {
             s,
             exp: Expectations::new(s.targets, s.birthrights, s.assignments),
+            tracks_use,
             target_ix,
             acc_target: Vec::new(),
             owner: vec![NONE; s.accounts.len()],
@@ -717,7 +729,7 @@ impl<'a> Run<'a> {
                 let cutoff = now.saturating_sub(days(d.after_days));
                 let dormant = match a.last_used {
                     Some(t) => t < cutoff,
-                    None => p.hire_at < cutoff,
+                    None => self.tracks_use.get(ti).copied().unwrap_or(false) && p.hire_at < cutoff,
                 };
                 if dormant {
                     self.flag(ai, Some(p), FlagKind::Dormant, a.last_used);

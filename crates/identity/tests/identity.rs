@@ -432,6 +432,19 @@ fn dormant_accounts_are_flagged_not_disabled() {
 }
 
 #[test]
+fn targets_that_report_no_use_flag_nothing_dormant() {
+    // Every card without a last use: the card system does not track it, so "never used"
+    // cannot be told from "unknown".
+    let mut w = two();
+    for a in &mut w.accounts {
+        a.last_used = None;
+    }
+    w.p("a1").hire_at = NOW - 400 * DAY;
+    let plan = w.plan();
+    assert!(plan.flags.iter().all(|f| f.kind != FlagKind::Dormant), "{:?}", plan.flags);
+}
+
+#[test]
 fn orphans_are_flagged_and_disabled_only_when_the_policy_says_so() {
     for disable in [false, true] {
         let mut w = two();
