@@ -634,29 +634,42 @@ impl Store {
             }
             return Ok(());
         };
+        // Each op writes only the column it changes, so two actions on one account (on
+        // two replicas) cannot undo each other's effect.
         match op {
-            Op::Disable => row.account.enabled = false,
-            Op::Enable | Op::Create { .. } => row.account.enabled = true,
-            Op::Delete => row.present = false,
-            Op::Grant { entitlement } => {
-                row.account.entitlements.insert(entitlement.clone());
+            Op::Disable | Op::Enable | Op::Create { .. } => {
+                q("UPDATE id_accounts SET enabled = $1 WHERE target_id = $2 AND account_key = $3")
+                    .arg(!matches!(op, Op::Disable))
+                    .arg(target)
+                    .arg(key)
+                    .build()
+                    .execute(self.pool())
+                    .await?;
             }
-            Op::Revoke { entitlement } => {
-                row.account.entitlements.remove(entitlement);
+            Op::Delete => {
+                q("UPDATE id_accounts SET present = 0, situation = 'deleted' WHERE target_id = $1 AND account_key = $2")
+                    .arg(target)
+                    .arg(key)
+                    .build()
+                    .execute(self.pool())
+                    .await?;
+            }
+            Op::Grant { entitlement } | Op::Revoke { entitlement } => {
+                if matches!(op, Op::Grant { .. }) {
+                    row.account.entitlements.insert(entitlement.clone());
+                } else {
+                    row.account.entitlements.remove(entitlement);
+                }
+                let ents: Vec<&String> = row.account.entitlements.iter().collect();
+                q("UPDATE id_accounts SET entitlements = $1 WHERE target_id = $2 AND account_key = $3")
+                    .arg(encode(&ents)?)
+                    .arg(target)
+                    .arg(key)
+                    .build()
+                    .execute(self.pool())
+                    .await?;
             }
         }
-        let ents: Vec<&String> = row.account.entitlements.iter().collect();
-        q("UPDATE id_accounts SET enabled = $1, entitlements = $2, present = $3, \
-           situation = CASE WHEN $4 = 1 THEN situation ELSE 'deleted' END WHERE target_id = $5 AND account_key = $6")
-        .arg(row.account.enabled)
-        .arg(encode(&ents)?)
-        .arg(row.present)
-        .arg(row.present)
-        .arg(target)
-        .arg(key)
-        .build()
-        .execute(self.pool())
-        .await?;
         Ok(())
     }
 

@@ -84,21 +84,42 @@ pub async fn run_due(st: &AppState) -> Result<usize, crate::AppError> {
         st.store.id_targets().await?.into_iter().map(|t| (t.target.id.clone(), t)).collect();
     let targets = Arc::new(targets);
     let n = claimed.len();
+    // Actions on one account run one after another (entitlements first, then the
+    // disable, then a deletion), so their effects on the account never interleave;
+    // different accounts run concurrently.
+    let mut groups: HashMap<(String, String), Vec<ActionRow>> = HashMap::new();
+    for a in claimed {
+        let key = a.account_key.clone().unwrap_or_else(|| format!("new:{}", a.id));
+        groups.entry((a.target_id.clone(), key)).or_default().push(a);
+    }
     let sem = Arc::new(tokio::sync::Semaphore::new(st.config.identity.executor_concurrency));
     let mut set = tokio::task::JoinSet::new();
-    for a in claimed {
+    for (_, mut group) in groups {
+        group.sort_by_key(|a| (op_order(&a.op_name), a.created_at));
         let st = st.clone();
         let targets = targets.clone();
         let sem = sem.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            if let Err(e) = run_one(&st, &targets, a).await {
-                tracing::warn!(error = %e, "identity action could not be recorded");
+            for a in group {
+                if let Err(e) = run_one(&st, &targets, a).await {
+                    tracing::warn!(error = %e, "identity action could not be recorded");
+                }
             }
         });
     }
     while set.join_next().await.is_some() {}
     Ok(n)
+}
+
+/// Order of ops on one account: create, grants and revocations, enable/disable, delete.
+fn op_order(op: &str) -> u8 {
+    match op {
+        "create" => 0,
+        "grant" | "revoke" => 1,
+        "enable" | "disable" => 2,
+        _ => 3,
+    }
 }
 
 /// The account a Create action should make, from its person's HR card.

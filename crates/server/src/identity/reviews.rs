@@ -404,8 +404,11 @@ pub async fn remind(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
         if pending == 0 {
             continue;
         }
+        // A lease nobody renews (a fresh holder each time): one reminder a day, whichever
+        // replica sends it.
         let lease = format!("review.reminder.{}", c.id);
-        if !st.store.acquire_lease(&lease, &st.instance, now, now + 86_400 - 1).await? {
+        let holder = format!("{}-{}", st.instance, hex::encode(rand::random::<[u8; 8]>()));
+        if !st.store.acquire_lease(&lease, &holder, now, now + 86_400 - 1).await? {
             continue;
         }
         st.audit(
