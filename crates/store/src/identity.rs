@@ -1464,6 +1464,35 @@ impl Store {
         Ok(())
     }
 
+    /// The people with these employee ids (as given, upper- or lower-cased: HR systems
+    /// disagree on case), through the unique index: what a small HR batch (one SCIM
+    /// request) compares with, without reading everyone.
+    pub async fn id_people_cards_by_employee(&self, ids: &[String]) -> Result<Vec<bposhield_proto::Person>> {
+        let mut variants: Vec<String> =
+            ids.iter().flat_map(|e| [e.clone(), e.to_uppercase(), e.to_lowercase()]).collect();
+        variants.sort();
+        variants.dedup();
+        let mut out = Vec::new();
+        for chunk in variants.chunks(300) {
+            let mut qb = Q::new("SELECT doc FROM people WHERE employee_id IN (");
+            for (n, e) in chunk.iter().enumerate() {
+                if n > 0 {
+                    qb.push(", ");
+                }
+                qb.bind(e.as_str());
+            }
+            qb.push(")");
+            out.extend(
+                self.read_all(qb, |r| {
+                    let d = r.req_text("doc")?;
+                    serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("people.doc: {e}")))
+                })
+                .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Every person as the API shows them (from each row's JSON document), for HR batches
     /// that compare a whole file with what is stored.
     pub async fn id_people_cards(&self) -> Result<Vec<bposhield_proto::Person>> {

@@ -60,6 +60,9 @@ pub struct HrReport {
     pub plans: Vec<String>,
 }
 
+/// Deltas up to this many records look people up by employee id instead of reading all.
+const SMALL_BATCH: usize = 1000;
+
 struct Lookups {
     sites: HashMap<String, SiteId>,
     default_site: Option<SiteId>,
@@ -134,7 +137,19 @@ pub async fn apply_records(
     let now = st.clock.now();
     let today = date_start(&st.clock.today()).unwrap_or(now);
     let lk = lookups(st).await?;
-    let existing = st.store.id_people_cards().await?;
+    // A full file is compared with everyone; a small delta (a SCIM request) only with the
+    // people it names and their managers, so one leaver does not read 300,000 people.
+    let existing = if mode == HrMode::Full || records.len() > SMALL_BATCH {
+        st.store.id_people_cards().await?
+    } else {
+        let ids: Vec<String> = records
+            .iter()
+            .flat_map(|(_, r)| [Some(r.employee_id.trim().to_owned()), r.manager_employee_id.clone()])
+            .flatten()
+            .filter(|e| !e.is_empty())
+            .collect();
+        st.store.id_people_cards_by_employee(&ids).await?
+    };
     let by_emp: HashMap<String, &Person> = existing.iter().map(|p| (p.employee_id.to_lowercase(), p)).collect();
     let mut report = HrReport { mode, received: records.len() as u64, ..HrReport::default() };
     let scope = ScopeCheck::new(auth, Action::IdentityFeed);
