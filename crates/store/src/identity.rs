@@ -355,6 +355,18 @@ fn item_of(r: &dyn Cols) -> Result<ReviewItemRow> {
     })
 }
 
+/// Appends `<column> IN ($a, $b, …)` (the column text includes any `WHERE`).
+fn push_in(qb: &mut Q, column: &str, values: &[String]) {
+    qb.push(column).push(" IN (");
+    for (n, v) in values.iter().enumerate() {
+        if n > 0 {
+            qb.push(", ");
+        }
+        qb.bind(v.as_str());
+    }
+    qb.push(")");
+}
+
 /// The key that keeps one pending change to one account unique in the queue.
 fn open_key(a: &ActionRow) -> String {
     format!("{}\u{1f}{}\u{1f}{}", a.target_id, a.account_key.as_deref().unwrap_or(""), a.op)
@@ -370,14 +382,7 @@ impl Store {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            qb.push(" WHERE p.id IN (");
-            for (n, id) in ids.iter().enumerate() {
-                if n > 0 {
-                    qb.push(", ");
-                }
-                qb.bind(id.as_str());
-            }
-            qb.push(")");
+            push_in(&mut qb, " WHERE p.id", ids);
         }
         qb.push(" ORDER BY p.id");
         self.read_all(qb, person_of).await
@@ -487,14 +492,7 @@ impl Store {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            qb.push(" WHERE owner_id IN (");
-            for (n, id) in ids.iter().enumerate() {
-                if n > 0 {
-                    qb.push(", ");
-                }
-                qb.bind(id.as_str());
-            }
-            qb.push(")");
+            push_in(&mut qb, " WHERE owner_id", ids);
         }
         qb.push(" ORDER BY target_id, account_key");
         self.read_all(qb, account_of).await
@@ -1065,14 +1063,6 @@ impl Store {
         .await
     }
 
-    /// The earliest time a queued action falls due (the executor's next wake-up).
-    pub async fn id_actions_next_due(&self) -> Result<Option<i64>> {
-        let r = sqlx::query("SELECT MIN(next_at) AS t FROM id_actions WHERE status IN ('queued', 'running')")
-            .fetch_one(self.pool())
-            .await?;
-        crate::oi(&r, "t")
-    }
-
     // ---- manual work items -----------------------------------------------------------------
 
     /// Work items, open ones first by due time.
@@ -1386,34 +1376,13 @@ pub struct HrBatch {
 impl Store {
     /// Applies an HR batch (CSV file, SCIM request) in one transaction: all or nothing.
     pub async fn id_hr_apply(&self, b: &HrBatch, now: i64) -> Result<()> {
-        use crate::org::{bind_person, person_doc, stored_person};
+        use crate::org::{insert_person_in, update_person_in};
         let mut tx = self.pool().begin().await?;
         for (id, p) in &b.insert {
-            let stored = stored_person(*id, p, now, now);
-            let doc = person_doc(&stored)?;
-            bind_person(
-                q("INSERT INTO people (employee_id, given_name, family_name, email, site_id, process_id, team_id, manager_id, job_role, status, hire_date, exit_date, search, updated_at, doc, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"),
-                &stored,
-                doc,
-            )
-            .arg(now)
-            .arg(id.to_string())
-            .build()
-            .execute(&mut *tx)
-            .await?;
+            insert_person_in(&mut tx, *id, p, now).await?;
         }
         for (id, p, created) in &b.update {
-            let stored = stored_person(*id, p, *created, now);
-            let doc = person_doc(&stored)?;
-            bind_person(
-                q("UPDATE people SET employee_id = $1, given_name = $2, family_name = $3, email = $4, site_id = $5, process_id = $6, team_id = $7, manager_id = $8, job_role = $9, status = $10, hire_date = $11, exit_date = $12, search = $13, updated_at = $14, doc = $15 WHERE id = $16"),
-                &stored,
-                doc,
-            )
-            .arg(id.to_string())
-            .build()
-            .execute(&mut *tx)
-            .await?;
+            update_person_in(&mut tx, *id, p, *created, now).await?;
         }
         for l in &b.lifecycle {
             q("UPDATE people SET login = $1, status_reason = $2, status_since = COALESCE($3, status_since) WHERE id = $4")
@@ -1474,14 +1443,8 @@ impl Store {
         variants.dedup();
         let mut out = Vec::new();
         for chunk in variants.chunks(300) {
-            let mut qb = Q::new("SELECT doc FROM people WHERE employee_id IN (");
-            for (n, e) in chunk.iter().enumerate() {
-                if n > 0 {
-                    qb.push(", ");
-                }
-                qb.bind(e.as_str());
-            }
-            qb.push(")");
+            let mut qb = Q::new("SELECT doc FROM people");
+            push_in(&mut qb, " WHERE employee_id", chunk);
             out.extend(
                 self.read_all(qb, |r| {
                     let d = r.req_text("doc")?;

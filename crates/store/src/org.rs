@@ -77,7 +77,7 @@ fn person_row(r: &AnyRow) -> Result<Person> {
 
 /// The person as stored: text trimmed, times set. The one source of both the columns
 /// and the JSON document of a row.
-pub(crate) fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64) -> Person {
+fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, updated_at: i64) -> Person {
     Person {
         id,
         employee_id: p.employee_id.trim().to_owned(),
@@ -98,12 +98,12 @@ pub(crate) fn stored_person(id: PersonId, p: &PersonInput, created_at: i64, upda
 }
 
 /// The JSON document kept beside the columns (see [`Store::people_page_json`]).
-pub(crate) fn person_doc(p: &Person) -> Result<String> {
+fn person_doc(p: &Person) -> Result<String> {
     serde_json::to_string(p).map_err(|e| StoreError::Corrupt(format!("person document: {e}")))
 }
 
 /// Binds `$1..$15` of the people insert and update statements.
-pub(crate) fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
+fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
     let search = format!("{} {} {} {}", p.employee_id, p.given_name, p.family_name, p.email.as_deref().unwrap_or(""))
         .to_lowercase();
     qb.arg(p.employee_id.as_str())
@@ -121,6 +121,50 @@ pub(crate) fn bind_person(qb: Q, p: &Person, doc: String) -> Q {
         .arg(search)
         .arg(p.updated_at)
         .arg(doc)
+}
+
+/// Inserts one person inside a transaction (single creations, imports, HR batches).
+pub(crate) async fn insert_person_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: PersonId,
+    p: &PersonInput,
+    now: i64,
+) -> Result<()> {
+    let stored = stored_person(id, p, now, now);
+    let doc = person_doc(&stored)?;
+    bind_person(
+        q("INSERT INTO people (employee_id, given_name, family_name, email, site_id, process_id, team_id, manager_id, job_role, status, hire_date, exit_date, search, updated_at, doc, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"),
+        &stored,
+        doc,
+    )
+    .arg(now)
+    .arg(id.to_string())
+    .build()
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces one person's fields inside a transaction; returns the stored person.
+pub(crate) async fn update_person_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: PersonId,
+    p: &PersonInput,
+    created_at: i64,
+    now: i64,
+) -> Result<Person> {
+    let stored = stored_person(id, p, created_at, now);
+    let doc = person_doc(&stored)?;
+    bind_person(
+        q("UPDATE people SET employee_id = $1, given_name = $2, family_name = $3, email = $4, site_id = $5, process_id = $6, team_id = $7, manager_id = $8, job_role = $9, status = $10, hire_date = $11, exit_date = $12, search = $13, updated_at = $14, doc = $15 WHERE id = $16"),
+        &stored,
+        doc,
+    )
+    .arg(id.to_string())
+    .build()
+    .execute(&mut **tx)
+    .await?;
+    Ok(stored)
 }
 
 /// The `AND …` conditions of a people query, with their values bound from `$1`.
@@ -348,18 +392,7 @@ impl Store {
     pub async fn insert_people(&self, people: &[(PersonId, PersonInput)], now: i64) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for (id, p) in people {
-            let stored = stored_person(*id, p, now, now);
-            let doc = person_doc(&stored)?;
-            bind_person(
-                q("INSERT INTO people (employee_id, given_name, family_name, email, site_id, process_id, team_id, manager_id, job_role, status, hire_date, exit_date, search, updated_at, doc, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"),
-                &stored,
-                doc,
-            )
-            .arg(now)
-            .arg(id.to_string())
-            .build()
-            .execute(&mut *tx)
-            .await?;
+            insert_person_in(&mut tx, *id, p, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -374,17 +407,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let stored = stored_person(id, p, i(&created, "created_at")?, now);
-        let doc = person_doc(&stored)?;
-        bind_person(
-            q("UPDATE people SET employee_id = $1, given_name = $2, family_name = $3, email = $4, site_id = $5, process_id = $6, team_id = $7, manager_id = $8, job_role = $9, status = $10, hire_date = $11, exit_date = $12, search = $13, updated_at = $14, doc = $15 WHERE id = $16"),
-            &stored,
-            doc,
-        )
-        .arg(id.to_string())
-        .build()
-        .execute(&mut *tx)
-        .await?;
+        let stored = update_person_in(&mut tx, id, p, i(&created, "created_at")?, now).await?;
         tx.commit().await?;
         Ok(stored)
     }

@@ -137,6 +137,15 @@ pub struct ModeQuery {
     pub mode: HrMode,
 }
 
+/// Reads a feed's body up to `identity.max_csv_bytes`: HR files and badge feeds are far
+/// larger than the API's general body limit (`http.max_body_bytes`), which is why these
+/// two routes read the body themselves.
+async fn read_feed(body: axum::body::Body, limit: usize) -> AppResult<Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        AppError::new(ErrorCode::BodyTooLarge, format!("feed larger than identity.max_csv_bytes ({limit} bytes)"))
+    })
+}
+
 fn content_type(h: &HeaderMap) -> &str {
     h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -151,11 +160,9 @@ async fn hr_import(
     Authed(ctx, a): Authed,
     ApiQuery(mq): ApiQuery<ModeQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> AppResult<Response> {
-    if body.len() > st.config.identity.max_csv_bytes {
-        return Err(AppError::new(ErrorCode::BodyTooLarge, "HR file larger than identity.max_csv_bytes"));
-    }
+    let body = read_feed(body, st.config.identity.max_csv_bytes).await?;
     let ct = content_type(&headers);
     let (csv, mode, mapping) = if ct.starts_with("text/csv") {
         (body.to_vec(), mq.mode, ColumnMapping::default())
@@ -250,8 +257,9 @@ async fn activity(
     State(st): State<AppState>,
     Authed(ctx, _a): Authed,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> AppResult<Response> {
+    let body = read_feed(body, st.config.identity.max_csv_bytes).await?;
     let ct = content_type(&headers);
     let (events, rejected) = if ct.starts_with("text/csv") {
         let (ev, rej) = hrcsv::parse_activity(&body);

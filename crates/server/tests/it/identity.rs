@@ -18,6 +18,7 @@ crate::both_dbs!(
     review_campaign_revokes_through_the_connector,
     bad_hr_rows_are_reported_and_nothing_applied,
     leaver_by_scim_patch_is_off_on_the_card_list,
+    hr_files_larger_than_the_api_body_limit_are_accepted,
 );
 
 const CARD_KEY: &str = "card-export-signing-key-0123456789";
@@ -517,5 +518,23 @@ async fn leaver_by_scim_patch_is_off_on_the_card_list(db: Db) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(person_status(&s, id.parse().unwrap()).await, "terminated");
     eventually("the SCIM leaver's card disabled", || async { card_state(&export, "C-7001") == "disabled" }).await;
+    s.stop().await;
+}
+
+async fn hr_files_larger_than_the_api_body_limit_are_accepted(db: Db) {
+    let Some(s) = TestServer::start_with(db, "idn-bigcsv", |c| c.identity.max_csv_bytes = 1_000_000).await else {
+        return;
+    };
+    let mut body = String::from(HEADER);
+    for n in 0..2_000 {
+        body.push_str(&row(&s, &format!("E{:06}", 100_000 + n), "active", "", &s.process.code, &s.team.name));
+    }
+    assert!(body.len() > s.state.config.http.max_body_bytes, "{} bytes", body.len());
+    let (st, r) = csv(&s, "full", &body).await;
+    assert_eq!((st, &r["joiners"]), (200, &json!(2000)), "{r}");
+    // The harness person is missing from this full file: counted, not yet gone.
+    assert_eq!((r["absent"].as_u64(), r["gone"].as_u64()), (Some(1), Some(0)), "{r}");
+    let (st, r) = csv(&s, "delta", &"x".repeat(s.state.config.identity.max_csv_bytes + 1)).await;
+    assert_eq!((st, r["code"].as_str()), (413, Some("BPS-REQ-0004")), "{r}");
     s.stop().await;
 }
