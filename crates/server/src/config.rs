@@ -54,6 +54,13 @@ pub struct IdentityConfig {
     pub max_csv_bytes: usize,
     /// Concurrent actions the executor runs on one replica.
     pub executor_concurrency: usize,
+    /// A review campaign is opened for each process unit whose last one is older than
+    /// this many days (0: only campaigns opened by hand).
+    pub review_every_days: i64,
+    /// Days reviewers have to decide a scheduled campaign.
+    pub review_deadline_days: i64,
+    /// What happens to items of a scheduled campaign nobody decided: `keep` or `revoke`.
+    pub review_default_decision: String,
 }
 
 impl Default for IdentityConfig {
@@ -66,6 +73,9 @@ impl Default for IdentityConfig {
             work_item_sla_hours: 24,
             max_csv_bytes: 64 * 1024 * 1024,
             executor_concurrency: 16,
+            review_every_days: 90,
+            review_deadline_days: 14,
+            review_default_decision: "revoke".into(),
         }
     }
 }
@@ -343,10 +353,14 @@ impl Config {
             || idn.hr_misses_before_gone < 1
             || idn.work_item_sla_hours < 1
             || !(1..=256).contains(&idn.executor_concurrency)
+            || !(0..=3650).contains(&idn.review_every_days)
+            || !(1..=365).contains(&idn.review_deadline_days)
+            || !matches!(idn.review_default_decision.as_str(), "keep" | "revoke")
         {
             return Err(ConfigError::Invalid(
                 "identity: reconcile_every_seconds >= 5, breaker_max_share in 0..1, hr_misses_before_gone >= 1, \
-                 work_item_sla_hours >= 1, executor_concurrency 1..=256"
+                 work_item_sla_hours >= 1, executor_concurrency 1..=256, review_every_days 0..=3650, \
+                 review_deadline_days 1..=365, review_default_decision keep or revoke"
                     .into(),
             ));
         }

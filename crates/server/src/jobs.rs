@@ -102,6 +102,7 @@ pub async fn identity_once(state: &AppState, every: u64) -> Result<bool, crate::
     let ctx = Ctx::system(&format!("identity-{now}"));
     crate::identity::plan::reconcile_all(state, &ctx, true, crate::identity::plan::Mode::Execute).await?;
     crate::identity::reviews::close_due(state, &ctx).await?;
+    crate::identity::reviews::schedule_due(state, &ctx).await?;
     crate::identity::reviews::remind(state, &ctx).await?;
     for action in state.store.id_work_items_escalate(now).await? {
         state

@@ -394,6 +394,48 @@ pub fn report_csv(r: &CampaignReport) -> String {
     out
 }
 
+/// Opens the periodic review of every process unit that has owned, enabled accounts
+/// and no campaign opened in the last `identity.review_every_days` (scheduled job).
+/// Reviewers are the process heads; the deadline and the default decision come from
+/// the configuration. Returns the campaigns opened.
+pub async fn schedule_due(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
+    let cfg = &st.config.identity;
+    if cfg.review_every_days == 0 {
+        return Ok(0);
+    }
+    let now = st.clock.now();
+    let since = now - cfg.review_every_days * 86_400;
+    let campaigns = st.store.id_campaigns(10_000).await?;
+    let people = st.store.id_people(None).await?;
+    let process_of: HashMap<&str, Option<&str>> =
+        people.iter().map(|p| (p.id.as_str(), p.process.as_deref())).collect();
+    let mut with_accounts = std::collections::BTreeSet::new();
+    for a in st.store.id_accounts(None).await?.iter().filter(|a| a.present && a.account.enabled) {
+        if let Some(Some(p)) = a.owner.as_deref().and_then(|o| process_of.get(o)) {
+            with_accounts.insert((*p).to_owned());
+        }
+    }
+    let mut opened = 0;
+    for p in st.store.processes(None).await? {
+        let pid = p.id.to_string();
+        let recent = campaigns.iter().any(|c| c.process_id.as_deref() == Some(pid.as_str()) && c.created_at >= since);
+        if recent || !with_accounts.contains(&pid) {
+            continue;
+        }
+        let input = CampaignInput {
+            name: format!("{} periodic access review {}", p.code, bposhield_core::clock::date_of(now)),
+            process_id: Some(p.id),
+            target_id: None,
+            reviewer_role: Role::ProcessHead,
+            deadline_days: cfg.review_deadline_days,
+            default_decision: cfg.review_default_decision.clone(),
+        };
+        create(st, ctx, None, &input).await?;
+        opened += 1;
+    }
+    Ok(opened)
+}
+
 /// Reminds reviewers of open campaigns with undecided items, at most once a day per
 /// campaign: the reminder is an audit event (what a mail or chat notifier delivers).
 pub async fn remind(st: &AppState, ctx: &Ctx) -> AppResult<usize> {

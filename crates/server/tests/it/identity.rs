@@ -19,6 +19,7 @@ crate::both_dbs!(
     bad_hr_rows_are_reported_and_nothing_applied,
     leaver_by_scim_patch_is_off_on_the_card_list,
     hr_files_larger_than_the_api_body_limit_are_accepted,
+    reviews_open_on_schedule_per_process,
 );
 
 const CARD_KEY: &str = "card-export-signing-key-0123456789";
@@ -536,5 +537,28 @@ async fn hr_files_larger_than_the_api_body_limit_are_accepted(db: Db) {
     assert_eq!((r["absent"].as_u64(), r["gone"].as_u64()), (Some(1), Some(0)), "{r}");
     let (st, r) = csv(&s, "delta", &"x".repeat(s.state.config.identity.max_csv_bytes + 1)).await;
     assert_eq!((st, r["code"].as_str()), (413, Some("BPS-REQ-0004")), "{r}");
+    s.stop().await;
+}
+
+async fn reviews_open_on_schedule_per_process(db: Db) {
+    let Some(s) = TestServer::start(db, "idn-sched").await else { return };
+    let ctx = bposhield_server::ctx::Ctx::system("test");
+    let due = |s: &TestServer| {
+        let (st, ctx) = (s.state.clone(), ctx.clone());
+        async move { bposhield_server::identity::reviews::schedule_due(&st, &ctx).await.unwrap() }
+    };
+    assert_eq!(due(&s).await, 0, "no accounts yet: nothing to review");
+    card_target(&s, "cards", None).await;
+    issue_card(&s, "cards", "C-8001", "E000001").await;
+    reconcile(&s).await;
+    assert_eq!(due(&s).await, 1);
+    assert_eq!(due(&s).await, 0, "one per period");
+    let (_, list) = call(&s, Role::ProcessHead, Method::GET, "/api/v1/reviews", None).await;
+    let c = &list.as_array().unwrap()[0];
+    assert_eq!(c["process_id"], json!(s.process.id.to_string()), "{c}");
+    assert_eq!((c["reviewer_role"].as_str(), c["default_decision"].as_str()), (Some("process_head"), Some("revoke")));
+    // A quarter later the next one opens.
+    s.clock.advance(91 * 86_400);
+    assert_eq!(due(&s).await, 1);
     s.stop().await;
 }
