@@ -860,8 +860,9 @@ impl Store {
     // ---- plans and the action queue -------------------------------------------------------
 
     /// Stores a plan and its actions in one transaction. An action whose change is
-    /// already pending for the same account is skipped (idempotent queueing); returns
-    /// how many were queued.
+    /// already pending for the same account is skipped (idempotent queueing); a plan all
+    /// of whose actions are pending already is not stored at all. Returns how many were
+    /// queued.
     pub async fn id_plan_insert(&self, plan: &PlanRow, actions: &[ActionRow], work_due: Option<i64>) -> Result<u64> {
         let mut tx = self.pool().begin().await?;
         q(&format!("INSERT INTO id_plans ({PLAN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
@@ -917,6 +918,12 @@ impl Store {
                         .await?;
                 }
             }
+        }
+        if queued == 0 && !actions.is_empty() && plan.status != "simulated" {
+            // Every change is already pending in an earlier plan (a reconciliation while
+            // one is held, two replicas at once): no second plan for the same work.
+            tx.rollback().await?;
+            return Ok(0);
         }
         tx.commit().await?;
         Ok(queued)

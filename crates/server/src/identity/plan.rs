@@ -42,7 +42,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReconcileOutcome {
     pub plan_id: String,
-    /// `queued`, `held` (circuit breaker), `simulated` or `empty`.
+    /// `queued`, `held` (circuit breaker), `simulated`, or `duplicate` (every change is
+    /// already pending in an earlier plan; no plan stored).
     pub status: String,
     pub summary: serde_json::Value,
     /// Targets that could not be read, with the reason.
@@ -120,6 +121,9 @@ pub async fn store_plan(
     };
     let due = now + st.config.identity.work_item_sla_hours * 3600;
     let queued = st.store.id_plan_insert(&plan, &rows, Some(due)).await?;
+    if queued == 0 && !rows.is_empty() && status != "simulated" {
+        return Ok((String::new(), "duplicate".to_owned()));
+    }
     st.audit(
         ctx,
         "identity.plan.create",
@@ -308,7 +312,7 @@ pub async fn plan_for_people(st: &AppState, ctx: &Ctx, people: &[String], cause:
         summary["decisions"] = serde_json::to_value(&plan.decisions).unwrap_or_default();
     }
     let (id, _) = store_plan(st, ctx, "event", cause, actions, summary, trip, Mode::Execute).await?;
-    Ok(Some(id))
+    Ok((!id.is_empty()).then_some(id))
 }
 
 /// After a held plan is approved: the person-level decisions it carried (suspensions,

@@ -285,8 +285,11 @@ async fn queue_revocations(st: &AppState, ctx: &Ctx, c: &CampaignRow, items: &[R
         Mode::Execute,
     )
     .await?;
-    for i in todo {
-        st.store.id_review_item_action(&i.id, &plan_id).await?;
+    // An empty id: every revocation was pending already (an earlier plan holds it).
+    if !plan_id.is_empty() {
+        for i in todo {
+            st.store.id_review_item_action(&i.id, &plan_id).await?;
+        }
     }
     Ok(())
 }

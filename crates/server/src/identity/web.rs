@@ -143,8 +143,11 @@ async fn reconcile(State(st): State<AppState>, Authed(ctx, _): Authed, form: For
     let mode = if form.get("mode") == "dry_run" { Mode::Simulate } else { Mode::Execute };
     let out = plan::reconcile_all(&st, &ctx, true, mode).await?;
     let errors = out.target_errors.len().to_string();
+    // Nothing new (every change already pending in an earlier plan): the plan list.
+    let to =
+        if out.plan_id.is_empty() { "/identity/plans".to_owned() } else { format!("/identity/plans/{}", out.plan_id) };
     Ok(see_other(&link(
-        &format!("/identity/plans/{}", out.plan_id),
+        &to,
         &[("run", out.status), ("target_errors", if errors == "0" { String::new() } else { errors })],
     )))
 }

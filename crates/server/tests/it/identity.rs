@@ -364,6 +364,9 @@ async fn breaker_holds_a_mass_disable_until_approved(db: Db) {
     assert!(p["plan"]["breaker"]["limit"].as_str().unwrap().contains("2 accounts"), "{p}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(card_state(&export, "C-5002"), "active");
+    // The scheduled run finds the same changes pending: no second plan to approve.
+    let out = reconcile(&s).await;
+    assert_eq!(out["status"], "duplicate", "{out}");
 
     // Only a security officer releases it; then the executor acts.
     let (st, _) =
