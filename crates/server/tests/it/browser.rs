@@ -219,6 +219,19 @@ async fn sign_in_dashboard_people_and_a_form_error_in_chromium() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(status.starts_with("Verified at"), "{status}");
+
+    // The security officer's identity overview: a dry-run from the page lands on its
+    // simulated plan (a form post with the session's CSRF token, in a real browser).
+    d.cmd(reqwest::Method::DELETE, "/cookie", json!({})).await;
+    d.go(&format!("{}/identity", s.base)).await;
+    d.type_into("#username", "u.security-officer").await;
+    d.type_into("#password", PASSWORD).await;
+    d.click("#signin-form button[type=submit]").await;
+    d.find("#identity-counts").await;
+    d.click("#dry-run").await;
+    let status = d.text("#plan-status").await;
+    assert!(status.to_lowercase().contains("simulated"), "{status}");
+    assert!(d.url().await.contains("/identity/plans/"), "{}", d.url().await);
     d.quit().await;
     s.stop().await;
 }
