@@ -10,7 +10,17 @@
 //! What does not belong here: HTTP, databases, configuration loading. The
 //! server and connectors call into this crate, never the other way round.
 //!
-//! This first part is [`validate`]: pure, allocation-free checksum and
-//! structure validators over ASCII byte slices.
+//! Modules:
+//! - [`validate`]: pure, allocation-free checksum and structure validators
+//!   over ASCII byte slices;
+//! - [`scan`]: [`scan::scan`] finds card numbers, SSNs, Aadhaar, PAN, IBAN,
+//!   e-mail addresses and (with a keyword nearby) ABA routing numbers, each
+//!   confirmed by a validator and scored, with overlaps resolved;
+//! - [`redact`]: [`redact::redact`] masks or tokenises (keyed HMAC) the
+//!   found spans.
+//!
+//! Not yet here: streaming scan over chunked input.
 
+pub mod redact;
+pub mod scan;
 pub mod validate;
