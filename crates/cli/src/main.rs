@@ -9,6 +9,7 @@ mod bench_ledger;
 mod demo;
 mod demo_data;
 mod demo_identity;
+mod dlp_cmd;
 mod ledger_cmd;
 
 use anyhow::Context;
@@ -61,6 +62,9 @@ enum Command {
     /// Measure the server (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Find and redact PII (card numbers, SSNs, Aadhaar, PAN, IBAN…) in text files.
+    #[command(subcommand)]
+    Dlp(dlp_cmd::DlpCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,6 +157,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ledger(ledger_cmd::LedgerCommand::VerifyBundle { bundle, key }) = &cli.command {
         return ledger_cmd::verify_bundle(bundle, key);
     }
+    // Text in, findings out: no configuration, no database either.
+    if let Command::Dlp(c) = cli.command {
+        if dlp_cmd::run(c)? {
+            std::process::exit(dlp_cmd::FOUND_EXIT);
+        }
+        return Ok(());
+    }
     let mut cfg = load_config(&cli)?;
     match cli.command {
         Command::Serve(a) => {
@@ -191,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging("warn");
             bench::run(cfg, c).await
         }
+        Command::Dlp(_) => Ok(()),
     }
 }
 

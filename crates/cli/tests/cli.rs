@@ -315,3 +315,37 @@ fn ledger_survives_sigkill_and_detects_tampering() {
 fn rand_ms() -> u16 {
     rand::random::<u16>() % 400
 }
+
+#[test]
+fn dlp_scans_directories_and_redacts() {
+    let dir = tempdir("dlp");
+    std::fs::create_dir_all(dir.join("calls/day2")).unwrap();
+    std::fs::write(
+        dir.join("calls/one.txt"),
+        "agent: the card number please\ncustomer: 2223 0031 2200 3222, ssn 123-45-6789\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("calls/day2/two.txt"), "order 4411-2233 shipped, tracking 99887766554\n").unwrap();
+    let calls = dir.join("calls").display().to_string();
+    let one = dir.join("calls/one.txt").display().to_string();
+    let o = run(&dir, &["dlp", "scan", &calls], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["CARD", "SSN"], "{lines:?}");
+    assert_eq!(lines[0]["masked"], "**** **** **** 3222");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("2223 0031"), "no raw value in the output");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("scanned 2 file(s)"), "{}", text(&o));
+    // Pipelines: a find fails the step; a clean input does not.
+    let o = run(&dir, &["dlp", "scan", "--fail-on-find", &calls], None);
+    assert_eq!(o.status.code(), Some(3));
+    let o = run(&dir, &["dlp", "scan", "--fail-on-find", "-"], Some("nothing to see, order 12345\n"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Redaction keeps the text and the last four digits only.
+    let o = run(&dir, &["dlp", "redact", "--style", "last4", &one], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("customer: **** **** **** 3222, ssn ***-**-6789"), "{out}");
+    let o = run(&dir, &["dlp", "scan", "--types", "nope", &calls], None);
+    assert!(!o.status.success() && text(&o).contains("unknown type"), "{}", text(&o));
+}

@@ -17,10 +17,11 @@
 //!   e-mail addresses and (with a keyword nearby) ABA routing numbers, each
 //!   confirmed by a validator and scored, with overlaps resolved;
 //! - [`redact`]: [`redact::redact`] masks or tokenises (keyed HMAC) the
-//!   found spans.
-//!
-//! Not yet here: streaming scan over chunked input.
+//!   found spans;
+//! - [`stream`]: [`stream::StreamScanner`] and [`stream::scan_reader`] run
+//!   the scan over chunked input in bounded memory, with global offsets.
 
 pub mod redact;
 pub mod scan;
+pub mod stream;
 pub mod validate;
