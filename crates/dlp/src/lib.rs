@@ -20,8 +20,16 @@
 //!   found spans;
 //! - [`stream`]: [`stream::StreamScanner`] and [`stream::scan_reader`] run
 //!   the scan over chunked input in bounded memory, with global offsets.
+//! - [`corpus`]: a seeded generator of labelled synthetic call transcripts;
+//! - [`eval`]: [`eval::evaluate`] scores a detector against that corpus.
 
+mod context;
+mod digits;
+pub mod corpus;
+pub mod eval;
 pub mod redact;
 pub mod scan;
+pub mod spoken;
 pub mod stream;
+mod unicode;
 pub mod validate;

@@ -12,10 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::validate::{aadhaar, aba_routing, iban, iban_length, is_card, pan, ssn_digits};
+use crate::context::{Context, Ctx, Keywords};
+use crate::digits::{classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
+use crate::spoken;
+use crate::validate::{iban, iban_length, is_card, pan};
 
 /// The kind of PII a [`Finding`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Kind {
     /// Payment card number (IIN prefix, length and Luhn valid).
@@ -32,14 +35,44 @@ pub enum Kind {
     Email,
     /// US ABA routing transit number (only reported with a keyword nearby).
     AbaRouting,
+    /// Bank account number (only reported with a keyword nearby).
+    BankAccount,
+    /// Telephone number, international or national format, with extension.
+    Phone,
+    /// Card security code (CVV/CVC/CID), near card words or a card number.
+    Cvv,
+    /// Card expiry date, near card words or a card number.
+    Expiry,
+    /// Date of birth (only reported with a keyword nearby).
+    Dob,
+    /// Passport number (only reported with a keyword nearby).
+    Passport,
+    /// A caller-defined pattern ([`CustomPattern`]); the finding's
+    /// `pattern` field says which.
+    Custom,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 7] =
-        [Kind::Card, Kind::Ssn, Kind::Aadhaar, Kind::Pan, Kind::Iban, Kind::Email, Kind::AbaRouting];
+    pub const ALL: [Kind; 14] = [
+        Kind::Card,
+        Kind::Ssn,
+        Kind::Aadhaar,
+        Kind::Pan,
+        Kind::Iban,
+        Kind::Email,
+        Kind::AbaRouting,
+        Kind::BankAccount,
+        Kind::Phone,
+        Kind::Cvv,
+        Kind::Expiry,
+        Kind::Dob,
+        Kind::Passport,
+        Kind::Custom,
+    ];
 
-    /// Stable upper-case name, used in redaction tokens (`[CARD:…]`).
+    /// Stable upper-case name, used in redaction tokens (`[CARD:…]`) and in
+    /// JSON output.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Card => "CARD",
@@ -49,11 +82,23 @@ impl Kind {
             Kind::Iban => "IBAN",
             Kind::Email => "EMAIL",
             Kind::AbaRouting => "ABA_ROUTING",
+            Kind::BankAccount => "BANK_ACCOUNT",
+            Kind::Phone => "PHONE",
+            Kind::Cvv => "CVV",
+            Kind::Expiry => "EXPIRY",
+            Kind::Dob => "DOB",
+            Kind::Passport => "PASSPORT",
+            Kind::Custom => "CUSTOM",
         }
     }
 
+    /// The kind whose [`Kind::name`] is `name`, case-insensitively.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
     /// Tie-break rank when two overlapping findings have the same score:
-    /// lower wins. Card > Iban > Ssn > Aadhaar > Pan > AbaRouting > Email.
+    /// lower wins.
     fn priority(self) -> u8 {
         match self {
             Kind::Card => 0,
@@ -62,18 +107,25 @@ impl Kind {
             Kind::Aadhaar => 3,
             Kind::Pan => 4,
             Kind::AbaRouting => 5,
-            Kind::Email => 6,
+            Kind::Passport => 6,
+            Kind::Dob => 7,
+            Kind::Expiry => 8,
+            Kind::Cvv => 9,
+            Kind::Phone => 10,
+            Kind::BankAccount => 11,
+            Kind::Email => 12,
+            Kind::Custom => 13,
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
 /// A set of [`Kind`]s (a bitmask; `Copy`, no allocation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KindSet(u8);
+pub struct KindSet(u16);
 
 impl KindSet {
     /// No kind.
@@ -116,19 +168,24 @@ impl FromIterator<Kind> for KindSet {
     }
 }
 
-/// What to look for and how sure a finding must be to be reported.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What to look for and how sure a finding must be to be reported, per call.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Kinds to report (default: all).
     pub kinds: KindSet,
     /// Findings scoring below this are dropped before overlap resolution
     /// (default 0.5).
     pub min_score: f32,
+    /// Extra context keywords per kind, added to the built-in lists
+    /// (lower-case ASCII; matched case-insensitively at a word start).
+    pub keywords: Vec<(Kind, String)>,
+    /// Caller-defined patterns, reported as [`Kind::Custom`].
+    pub custom: Vec<CustomPattern>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { kinds: KindSet::all(), min_score: 0.5 }
+        Config { kinds: KindSet::all(), min_score: 0.5, keywords: Vec::new(), custom: Vec::new() }
     }
 }
 
@@ -145,250 +202,594 @@ pub struct Finding {
     pub score: f32,
     /// Why it was reported, for audit logs and tuning.
     pub reason: &'static str,
+    /// Whether the value was (at least partly) spoken as words in
+    /// speech-to-text output ("four one one one…").
+    pub spoken: bool,
+    /// For [`Kind::Custom`], the index of the pattern in [`Config::custom`];
+    /// 0 otherwise.
+    pub pattern: u16,
+}
+
+/// A caller-defined pattern, reported as [`Kind::Custom`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomPattern {
+    /// Name shown in output (`EMPLOYEE_ID`).
+    pub name: String,
+    /// Regular expression (Rust `regex` syntax, no look-around).
+    pub regex: String,
+    /// Score of a match (default 0.8).
+    pub score: f32,
+    /// When not empty, a match is reported only with one of these words in
+    /// its context window (its own line and the line before).
+    pub keywords: Vec<String>,
+}
+
+/// Why a [`Config`] cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A custom pattern's regular expression does not compile.
+    #[error("custom pattern `{name}`: {reason}")]
+    BadPattern {
+        /// The pattern's name.
+        name: String,
+        /// What the regex parser said.
+        reason: String,
+    },
+    /// A keyword is empty or longer than [`MAX_KEYWORD_LEN`] bytes.
+    #[error("keyword `{0}` must be 1-{MAX_KEYWORD_LEN} bytes")]
+    BadKeyword(String),
+}
+
+/// Longest keyword accepted in [`Config::keywords`] (the streaming margins
+/// depend on it).
+pub const MAX_KEYWORD_LEN: usize = 64;
+/// Longest custom-pattern match reported (the streaming margins depend on
+/// it); longer matches are ignored.
+pub const MAX_CUSTOM_MATCH: usize = 256;
+
+/// A [`Config`] compiled for scanning: keyword tables and regexes built once.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    cfg: Config,
+    keywords: Keywords,
+    custom: Vec<(regex::Regex, Keywords)>,
+}
+
+impl Scanner {
+    /// Compiles `cfg`.
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        for (_, k) in &cfg.keywords {
+            if k.trim().is_empty() || k.len() > MAX_KEYWORD_LEN {
+                return Err(ConfigError::BadKeyword(k.clone()));
+            }
+        }
+        let mut custom = Vec::with_capacity(cfg.custom.len());
+        for p in &cfg.custom {
+            let re = regex::RegexBuilder::new(&p.regex)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| ConfigError::BadPattern { name: p.name.clone(), reason: e.to_string() })?;
+            for k in &p.keywords {
+                if k.trim().is_empty() || k.len() > MAX_KEYWORD_LEN {
+                    return Err(ConfigError::BadKeyword(k.clone()));
+                }
+            }
+            let kws: Vec<(Kind, String)> = p.keywords.iter().map(|k| (Kind::Custom, k.clone())).collect();
+            custom.push((re, Keywords::custom(&kws)));
+        }
+        let keywords = Keywords::new(&cfg.keywords);
+        Ok(Scanner { cfg, keywords, custom })
+    }
+
+    /// The built-in detectors with the default configuration.
+    pub fn builtin() -> Self {
+        Scanner { cfg: Config::default(), keywords: Keywords::new(&[]), custom: Vec::new() }
+    }
+
+    /// The configuration this scanner was built from.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Scans `text`; see [`scan`].
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        match crate::unicode::fold(text) {
+            None => self.scan_ascii_digits(text.as_bytes()),
+            Some(folded) => {
+                let mut found = self.scan_ascii_digits(folded.text.as_bytes());
+                for f in &mut found {
+                    f.start = folded.original(f.start);
+                    f.end = folded.original(f.end);
+                }
+                found
+            }
+        }
+    }
+
+    fn scan_ascii_digits(&self, bytes: &[u8]) -> Vec<Finding> {
+        let mut pass = Pass {
+            bytes,
+            kinds: self.cfg.kinds,
+            ctx: Context::new(&self.keywords),
+            out: Vec::new(),
+            consumed: 0,
+            last_card_end: None,
+        };
+        pass.run();
+        let mut out = pass.out;
+        if self.cfg.kinds.contains(Kind::Custom) {
+            self.scan_custom(bytes, &mut out);
+        }
+        let min = self.cfg.min_score;
+        out.retain(|f| self.cfg.kinds.contains(f.kind) && f.score >= min);
+        resolve_overlaps(out)
+    }
+
+    fn scan_custom(&self, bytes: &[u8], out: &mut Vec<Finding>) {
+        // The text was valid UTF-8 and folding keeps it so.
+        let Ok(text) = std::str::from_utf8(bytes) else { return };
+        for (k, ((re, kws), p)) in self.custom.iter().zip(&self.cfg.custom).enumerate() {
+            let mut ctx = Context::new(kws);
+            for m in re.find_iter(text) {
+                if m.is_empty() || m.len() > MAX_CUSTOM_MATCH {
+                    continue;
+                }
+                if !p.keywords.is_empty() && !ctx.at(bytes, m.start()).has(Ctx::Custom) {
+                    continue;
+                }
+                out.push(Finding {
+                    kind: Kind::Custom,
+                    start: m.start(),
+                    end: m.end(),
+                    score: if p.score > 0.0 { p.score.min(1.0) } else { 0.8 },
+                    reason: "custom pattern matched",
+                    spoken: false,
+                    pattern: u16::try_from(k).unwrap_or(u16::MAX),
+                });
+            }
+        }
+    }
 }
 
 /// Scans `text` for the kinds enabled in `cfg`.
 ///
 /// Returns non-overlapping findings sorted by `start`. Where candidates
-/// overlap, the higher score wins, ties broken by kind priority
-/// (Card > Iban > Ssn > Aadhaar > Pan > AbaRouting > Email).
+/// overlap, the higher score wins, ties broken by kind priority. A
+/// configuration that does not compile (bad custom regex or keyword) scans
+/// with the built-in detectors only; use [`Scanner::new`] to see the error.
 pub fn scan(text: &str, cfg: &Config) -> Vec<Finding> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    scan_digit_runs(bytes, &mut out);
-    scan_words(bytes, &mut out);
-    if cfg.kinds.contains(Kind::Email) {
-        scan_emails(bytes, &mut out);
+    match Scanner::new(cfg.clone()) {
+        Ok(s) => s.scan(text),
+        Err(_) => {
+            let builtin = Config { keywords: Vec::new(), custom: Vec::new(), ..cfg.clone() };
+            Scanner::new(builtin).unwrap_or_else(|_| Scanner::builtin()).scan(text)
+        }
     }
-    out.retain(|f| cfg.kinds.contains(f.kind) && f.score >= cfg.min_score);
-    resolve_overlaps(out)
 }
 
 // ---------------------------------------------------------------------------
-// Digit runs: Card, SSN, Aadhaar, ABA routing
+// The pass over the bytes
 // ---------------------------------------------------------------------------
 
-/// Longest digit count considered (19-digit cards plus slack for typos
-/// around them); longer runs are account or reference numbers, not PII we
-/// can validate.
-const MAX_RUN_DIGITS: usize = 23;
+/// SWAR constants: one in each byte / the top bit of each byte.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
 
-const CARD_KEYWORDS: &[&[u8]] = &[b"card", b"visa", b"mastercard", b"amex", b"credit", b"debit"];
-const SSN_KEYWORDS: &[&[u8]] = &[b"ssn", b"social security", b"social"];
-const AADHAAR_KEYWORDS: &[&[u8]] = &[b"aadhaar", b"aadhar", b"uid"];
-const ABA_KEYWORDS: &[&[u8]] = &[b"routing", b"aba", b"rtn"];
-
-/// A maximal run of digits with single separators between groups.
-struct DigitRun {
-    start: usize,
-    end: usize,
-    digits: [u8; 32],
-    /// Total digit count (may exceed the buffer; then the run is skipped).
-    len: usize,
-    /// Byte ranges of the first eight digit groups.
-    groups: [(usize, usize); 8],
-    group_count: usize,
-    /// The separator, if every separator in the run is the same byte.
-    uniform_sep: Option<u8>,
+/// Whether any byte of `w` is an ASCII digit or `@`. Exact for "any"
+/// (borrows can only make higher bytes look like hits when a lower byte is
+/// one already).
+#[inline]
+fn has_digit_or_at(w: u64) -> bool {
+    let x = w ^ (LO * 0x30);
+    let digit = x.wrapping_sub(LO * 10) & !x & HI;
+    let y = w ^ (LO * u64::from(b'@'));
+    let at = y.wrapping_sub(LO) & !y & HI;
+    (digit | at) != 0
 }
 
-impl DigitRun {
-    fn digits(&self) -> &[u8] {
-        &self.digits[..self.len.min(self.digits.len())]
-    }
+/// A card ending this close before a 3-4 digit number (same line) makes it
+/// a CVV candidate.
+const NEAR_CARD: usize = 48;
 
-    fn grouped(&self, shape: &[usize], seps: &[u8]) -> bool {
-        self.group_count == shape.len()
-            && self.groups.iter().zip(shape).all(|(&(s, e), &len)| e - s == len)
-            && self.uniform_sep.is_some_and(|s| seps.contains(&s))
-    }
-
-    fn plain(&self) -> bool {
-        self.group_count == 1
-    }
+struct Pass<'a, 'k> {
+    bytes: &'a [u8],
+    kinds: KindSet,
+    ctx: Context<'k>,
+    out: Vec<Finding>,
+    /// Bytes before this have been handled by a run, word or spoken number.
+    consumed: usize,
+    last_card_end: Option<usize>,
 }
 
-fn scan_digit_runs(bytes: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !b.is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        if !b.is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_alphanumeric()) {
-            // Inside a word such as `x4111…` or `abc`: skip the whole word.
-            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
-                i += 1;
-            }
-            continue;
-        }
-        let run = read_run(bytes, i);
-        i = run.end;
-        if bytes.get(run.end).is_some_and(u8::is_ascii_alphanumeric) {
-            continue;
-        }
-        let before = out.len();
-        if run.len <= MAX_RUN_DIGITS {
-            classify_run(bytes, &run, out);
-        }
-        if out.len() == before {
-            card_in_groups(bytes, &run, out);
-        }
-    }
-}
-
-fn read_run(bytes: &[u8], start: usize) -> DigitRun {
-    let mut run =
-        DigitRun { start, end: start, digits: [0; 32], len: 0, groups: [(0, 0); 8], group_count: 0, uniform_sep: None };
-    let mut mixed = false;
-    let mut j = start;
-    loop {
-        let group_start = j;
-        while let Some(&d) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
-            if let Some(slot) = run.digits.get_mut(run.len) {
-                *slot = d;
-            }
-            run.len += 1;
-            j += 1;
-        }
-        if let Some(g) = run.groups.get_mut(run.group_count) {
-            *g = (group_start, j);
-        }
-        run.group_count += 1;
-        match (bytes.get(j), bytes.get(j + 1)) {
-            (Some(&sep @ (b' ' | b'-' | b'.')), Some(next)) if next.is_ascii_digit() => {
-                match run.uniform_sep {
-                    None if !mixed => run.uniform_sep = Some(sep),
-                    Some(s) if s != sep => {
-                        run.uniform_sep = None;
-                        mixed = true;
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            _ => break,
-        }
-    }
-    run.end = j;
-    run
-}
-
-fn classify_run(bytes: &[u8], run: &DigitRun, out: &mut Vec<Finding>) {
-    let digits = run.digits();
-    let n = digits.len();
-    let mut push = |kind, score: f32, reason| {
-        out.push(Finding { kind, start: run.start, end: run.end, score: score.min(1.0), reason });
-    };
-    let card = (12..=19).contains(&n) && is_card(digits).is_some();
-    if card {
-        if keyword_before(bytes, run.start, 40, CARD_KEYWORDS) {
-            push(Kind::Card, 1.0, "card: IIN, length and Luhn valid; card keyword nearby");
-        } else {
-            push(Kind::Card, 0.9, "card: IIN, length and Luhn valid");
-        }
-    }
-    if n == 9 && ssn_digits(digits) {
-        if run.grouped(&[3, 2, 4], b" -") {
-            push(Kind::Ssn, 0.85, "ssn: 3-2-4 grouping, valid area/group/serial");
-        } else if run.plain() && keyword_before(bytes, run.start, 80, SSN_KEYWORDS) {
-            push(Kind::Ssn, 0.8, "ssn: 9 digits, valid area/group/serial; SSN keyword nearby");
-        }
-    }
-    if n == 9 && run.plain() && aba_routing(digits) && keyword_before(bytes, run.start, 60, ABA_KEYWORDS) {
-        push(Kind::AbaRouting, 0.8, "aba: prefix and 3-7-1 check digit valid; routing keyword nearby");
-    }
-    // A number valid as both is far more likely a card (Luhn + IIN + length
-    // is the stronger filter), so card wins outright.
-    if n == 12 && !card && (run.plain() || run.grouped(&[4, 4, 4], b" -")) && aadhaar(digits) {
-        if keyword_before(bytes, run.start, 80, AADHAAR_KEYWORDS) {
-            push(Kind::Aadhaar, 0.95, "aadhaar: Verhoeff valid; Aadhaar keyword nearby");
-        } else {
-            push(Kind::Aadhaar, 0.85, "aadhaar: Verhoeff valid");
-        }
-    }
-}
-
-/// A card inside a longer run, on group boundaries: `4111 1111 1111 1111 123`
-/// (CVV or expiry typed after the number) or `Ref 12 4111 …`. Only cards are
-/// looked for this way: IIN, length and Luhn together are strong enough that
-/// a chance match inside an unrelated long number is rare, which is not true
-/// of the 9- and 12-digit kinds.
-fn card_in_groups(bytes: &[u8], run: &DigitRun, out: &mut Vec<Finding>) {
-    if !(2..=run.groups.len()).contains(&run.group_count) || run.len > run.digits.len() {
-        return;
-    }
-    let groups = &run.groups[..run.group_count];
-    // Digit index where each group starts, plus the total at the end.
-    let mut offsets = [0usize; 9];
-    for (k, &(s, e)) in groups.iter().enumerate() {
-        offsets[k + 1] = offsets[k] + (e - s);
-    }
-    for a in 0..groups.len() {
-        for b in a + 1..=groups.len() {
-            if (a, b) == (0, groups.len()) {
-                continue;
-            }
-            let digits = &run.digits[offsets[a]..offsets[b]];
-            if !(12..=19).contains(&digits.len()) || is_card(digits).is_none() {
-                continue;
-            }
-            let (start, end) = (groups[a].0, groups[b - 1].1);
-            let (score, reason) = if keyword_before(bytes, start, 40, CARD_KEYWORDS) {
-                (0.9, "card: IIN, length and Luhn valid inside a longer digit run; card keyword nearby")
-            } else {
-                (0.8, "card: IIN, length and Luhn valid inside a longer digit run")
+impl Pass<'_, '_> {
+    fn run(&mut self) {
+        let bytes = self.bytes;
+        let spoken = self.kinds.0 & !(Kind::Email.bit() | Kind::Iban.bit() | Kind::Pan.bit() | Kind::Custom.bit()) != 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let block_end = (i + 8).min(bytes.len());
+            let hit = match bytes.get(i..i + 8) {
+                Some(b) => has_digit_or_at(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+                None => bytes[i..].iter().any(|&b| b.is_ascii_digit() || b == b'@'),
             };
-            out.push(Finding { kind: Kind::Card, start, end, score, reason });
+            if hit {
+                for (j, &b) in bytes.iter().enumerate().take(block_end).skip(i) {
+                    if b.is_ascii_digit() && j >= self.consumed {
+                        self.digit(j);
+                    } else if b == b'@' {
+                        self.email(j);
+                    }
+                }
+            }
+            if spoken && i >= self.consumed {
+                self.sample_word(i);
+            }
+            i = block_end;
         }
     }
-}
 
-/// Whether one of `keywords` (lower-case ASCII) starts a word within `window`
-/// bytes before `pos`, case-insensitively. The word-start rule keeps `aba`
-/// from matching inside `database`.
-fn keyword_before(bytes: &[u8], pos: usize, window: usize, keywords: &[&[u8]]) -> bool {
-    let lo = pos.saturating_sub(window);
-    let hay = &bytes[lo..pos];
-    keywords.iter().any(|kw| {
-        hay.windows(kw.len()).enumerate().any(|(off, w)| {
-            let at = lo + off;
-            w.eq_ignore_ascii_case(kw) && (at == 0 || !bytes[at - 1].is_ascii_alphabetic())
+    /// Every 8th byte: if it is in (or just before) a number word, decode the
+    /// spoken run there. A spoken number of three or more words is at least
+    /// 8 bytes long, so some sample lands in it.
+    fn sample_word(&mut self, i: usize) {
+        let bytes = self.bytes;
+        let mut ws = i;
+        if bytes[i].is_ascii_alphabetic() {
+            let floor = i.saturating_sub(9);
+            while ws > floor && bytes[ws - 1].is_ascii_alphabetic() {
+                ws -= 1;
+            }
+        } else {
+            let mut k = 0;
+            while k < 3 && ws < bytes.len() && !bytes[ws].is_ascii_alphabetic() {
+                ws += 1;
+                k += 1;
+            }
+        }
+        if ws >= bytes.len() || !bytes[ws].is_ascii_alphabetic() || (ws > 0 && bytes[ws - 1].is_ascii_alphanumeric()) {
+            return;
+        }
+        let mut we = ws;
+        while we < bytes.len() && we - ws < 10 && bytes[we].is_ascii_alphabetic() {
+            we += 1;
+        }
+        if !spoken::is_number_word(&bytes[ws..we]) || bytes.get(we).is_some_and(u8::is_ascii_alphabetic) {
+            return;
+        }
+        let start = spoken::run_start(bytes, ws).max(self.consumed);
+        let start = if start > ws { ws } else { start };
+        self.spoken_at(start, we);
+    }
+
+    /// Decodes and classifies the spoken run at `start`; at least `min_end`
+    /// is consumed.
+    fn spoken_at(&mut self, start: usize, min_end: usize) -> bool {
+        let Some(run) = spoken::decode(self.bytes, start) else {
+            self.consumed = self.consumed.max(min_end);
+            return false;
+        };
+        self.consumed = self.consumed.max(run.end).max(min_end);
+        let shape = Shape { spoken: true, group_count: 1, ..Shape::default() };
+        let n = run.len;
+        // The whole run, then its speaker-turn segments (an agent reading
+        // the number back is a separate value), then a card followed by more
+        // digits (the CVV read straight after).
+        if self.classify_span(&run.digits()[..n], run.bytes_of(0, n), shape) {
+            return true;
+        }
+        let mut any = false;
+        if run.segment_count > 1 {
+            for k in 0..run.segment_count {
+                let (a, b) = run.segment(k);
+                if b > a {
+                    any |= self.classify_span(&run.digits()[a..b], run.bytes_of(a, b), shape);
+                }
+            }
+            if any {
+                return true;
+            }
+        }
+        for len in (12..=19.min(n.saturating_sub(1))).rev() {
+            if is_card(&run.digits()[..len]).is_some() {
+                any = self.classify_span(&run.digits()[..len], run.bytes_of(0, len), shape);
+                if any {
+                    if n - len >= 3 {
+                        self.classify_span(&run.digits()[len..n], run.bytes_of(len, n), shape);
+                    }
+                    break;
+                }
+            }
+        }
+        any
+    }
+
+    fn classify_span(&mut self, digits: &[u8], (start, end): (usize, usize), shape: Shape) -> bool {
+        let window = self.ctx.at(self.bytes, start);
+        let near_card = self.near_card(start);
+        let cand = Cand { start, end, digits, shape, near_card };
+        let before = self.out.len();
+        let n = classify(self.bytes, &cand, &window, &mut self.out);
+        self.note_cards(before);
+        n > 0
+    }
+
+    fn near_card(&self, start: usize) -> bool {
+        self.last_card_end.is_some_and(|e| {
+            start >= e && start - e <= NEAR_CARD && memchr::memchr(b'\n', &self.bytes[e..start]).is_none()
         })
-    })
-}
+    }
 
-// ---------------------------------------------------------------------------
-// Words: PAN, IBAN
-// ---------------------------------------------------------------------------
+    fn note_cards(&mut self, from: usize) {
+        if let Some(end) = self.out[from..].iter().filter(|f| f.kind == Kind::Card).map(|f| f.end).max() {
+            self.last_card_end = Some(end);
+        }
+    }
 
-fn scan_words(bytes: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_alphanumeric() {
-            i += 1;
-            continue;
+    /// A digit at `j` not yet consumed.
+    fn digit(&mut self, j: usize) {
+        let bytes = self.bytes;
+        if j > 0 && bytes[j - 1].is_ascii_alphanumeric() {
+            self.word(j);
+            return;
         }
-        // `i` starts a word (the previous byte, if any, is not alphanumeric).
-        if let Some(end) = iban_at(bytes, i) {
-            out.push(Finding { kind: Kind::Iban, start: i, end, score: 0.95, reason: "iban: length and mod-97 valid" });
+        let run = read_run(bytes, j);
+        if bytes.get(run.end).is_some_and(u8::is_ascii_alphabetic) {
+            // `14th March 1985`, or a word that starts with digits (`4th`,
+            // `1Z999…`).
+            if let Some((s, e)) = textual_date(bytes, j) {
+                self.date(s, e);
+                return;
+            }
+            self.word(j);
+            return;
         }
-        let mut end = i;
-        while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
-            end += 1;
+        let prev = self.consumed;
+        self.consumed = run.end;
+        if let Some((s, e)) = textual_date(bytes, j) {
+            self.date(s, e);
+            return;
         }
-        if end - i == 10 && pan(&bytes[i..end]) {
-            out.push(Finding {
-                kind: Kind::Pan,
-                start: i,
+        // Digits next to number words belong to a spoken run.
+        if run.shape.group_count == 1 && next_to_number_word(bytes, run.start, run.end) {
+            let start = spoken::run_start(bytes, j).max(prev).min(j);
+            if self.spoken_at(start, run.end) {
+                return;
+            }
+        }
+        if run.len > RUN_DIGITS {
+            return;
+        }
+        let mut shape = run.shape;
+        shape.spoken = false;
+        let before = self.out.len();
+        let window = self.ctx.at(bytes, run.start);
+        let near_card = self.near_card(run.start);
+        let cand = Cand { start: run.start, end: run.end, digits: run.digits(), shape, near_card };
+        classify(bytes, &cand, &window, &mut self.out);
+        // Phone extensions.
+        for f in &mut self.out[before..] {
+            if f.kind == Kind::Phone {
+                if let Some(e) = extension_end(bytes, f.end) {
+                    f.end = e;
+                    self.consumed = self.consumed.max(e);
+                }
+            }
+        }
+        if !self.out[before..].iter().any(|f| f.kind == Kind::Card) {
+            self.card_in_groups(&run);
+        }
+        self.note_cards(before);
+    }
+
+    /// A card inside a longer run, on group boundaries: `4111 1111 1111
+    /// 1111 123` (CVV typed after the number) or `Ref 12 4111 …`. Only cards
+    /// are looked for this way: IIN, length and Luhn together are strong
+    /// enough that a chance match inside an unrelated long number is rare.
+    fn card_in_groups(&mut self, run: &Run) {
+        let count = run.shape.group_count;
+        if !(2..=run.spans.len()).contains(&count) || run.len > RUN_DIGITS {
+            return;
+        }
+        let groups = &run.spans[..count];
+        let mut offsets = [0usize; 9];
+        for (k, &(s, e)) in groups.iter().enumerate() {
+            offsets[k + 1] = offsets[k] + (e - s);
+        }
+        // Earliest start, then longest card.
+        for a in 0..groups.len() {
+            for b in (a + 1..=groups.len()).rev() {
+                if (a, b) == (0, groups.len()) {
+                    continue;
+                }
+                let digits = &run.digits[offsets[a]..offsets[b]];
+                if !(12..=19).contains(&digits.len()) || is_card(digits).is_none() {
+                    continue;
+                }
+                let (start, end) = (groups[a].0, groups[b - 1].1);
+                let window = self.ctx.at(self.bytes, start);
+                if window.negated(Ctx::Card, self.bytes) && !window.has(Ctx::Card) {
+                    continue;
+                }
+                let (score, reason) = if window.has(Ctx::Card) {
+                    (0.9, "card: IIN, length and Luhn valid inside a longer digit run; card keyword nearby")
+                } else {
+                    (0.8, "card: IIN, length and Luhn valid inside a longer digit run")
+                };
+                self.out.push(Finding { kind: Kind::Card, start, end, score, reason, spoken: false, pattern: 0 });
+                self.last_card_end = Some(end);
+                // What follows in the same run (`08/27 123`) is read as a
+                // run of its own, with the card just before it.
+                if b < groups.len() {
+                    let rest = read_run(self.bytes, groups[b].0);
+                    if rest.len <= RUN_DIGITS {
+                        let window = self.ctx.at(self.bytes, rest.start);
+                        let cand = Cand {
+                            start: rest.start,
+                            end: rest.end,
+                            digits: rest.digits(),
+                            shape: rest.shape,
+                            near_card: true,
+                        };
+                        classify(self.bytes, &cand, &window, &mut self.out);
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    fn date(&mut self, start: usize, end: usize) {
+        self.consumed = self.consumed.max(end);
+        let window = self.ctx.at(self.bytes, start);
+        if window.has(Ctx::Dob) && !window.negated(Ctx::Dob, self.bytes) {
+            self.out.push(Finding {
+                kind: Kind::Dob,
+                start,
                 end,
-                score: 0.85,
-                reason: "pan: AAAAA9999A with valid status",
+                score: 0.9,
+                reason: "dob: date with month name; birth keyword nearby",
+                spoken: false,
+                pattern: 0,
             });
         }
-        i = end;
     }
+
+    /// A word of letters and digits containing the digit at `j`: IBAN, PAN,
+    /// passport.
+    fn word(&mut self, j: usize) {
+        let bytes = self.bytes;
+        let floor = j.saturating_sub(40);
+        let mut ws = j;
+        while ws > floor && bytes[ws - 1].is_ascii_alphanumeric() {
+            ws -= 1;
+        }
+        let mut we = j;
+        while we < bytes.len() && bytes[we].is_ascii_alphanumeric() {
+            we += 1;
+        }
+        self.consumed = self.consumed.max(we);
+        if ws > 0 && bytes[ws - 1].is_ascii_alphanumeric() {
+            return;
+        }
+        if let Some(end) = iban_at(bytes, ws) {
+            self.consumed = self.consumed.max(end);
+            self.out.push(Finding {
+                kind: Kind::Iban,
+                start: ws,
+                end,
+                score: 0.95,
+                reason: "iban: length and mod-97 valid",
+                spoken: false,
+                pattern: 0,
+            });
+            return;
+        }
+        let w = &bytes[ws..we];
+        if w.len() == 10 {
+            let mut upper = [0u8; 10];
+            for (u, b) in upper.iter_mut().zip(w) {
+                *u = b.to_ascii_uppercase();
+            }
+            let exact_case = w.iter().all(|b| !b.is_ascii_lowercase());
+            if pan(&upper) && (exact_case || self.ctx.at(bytes, ws).has(Ctx::Pan)) {
+                self.out.push(Finding {
+                    kind: Kind::Pan,
+                    start: ws,
+                    end: we,
+                    score: 0.85,
+                    reason: "pan: AAAAA9999A with valid status",
+                    spoken: false,
+                    pattern: 0,
+                });
+                return;
+            }
+        }
+        // Passport: one or two letters then 7-8 digits, with the keyword.
+        let letters = w.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let rest = &w[letters..];
+        if (1..=2).contains(&letters) && (7..=8).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit) {
+            let window = self.ctx.at(bytes, ws);
+            if window.has(Ctx::Passport) && !window.negated(Ctx::Passport, bytes) {
+                self.out.push(Finding {
+                    kind: Kind::Passport,
+                    start: ws,
+                    end: we,
+                    score: 0.9,
+                    reason: "passport: letter and digits; passport keyword nearby",
+                    spoken: false,
+                    pattern: 0,
+                });
+            }
+        }
+    }
+
+    /// An `@` at `at`: an e-mail address around it.
+    fn email(&mut self, at: usize) {
+        if !self.kinds.contains(Kind::Email) {
+            return;
+        }
+        let bytes = self.bytes;
+        let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+        let floor = at.saturating_sub(MAX_LOCAL);
+        let mut start = at;
+        while start > floor && is_local(bytes[start - 1]) {
+            start -= 1;
+        }
+        if start == floor && start > 0 && is_local(bytes[start - 1]) {
+            return;
+        }
+        while start < at && bytes[start] == b'.' {
+            start += 1;
+        }
+        if start == at {
+            return;
+        }
+        if let Some(end) = domain_end(bytes, at + 1) {
+            self.consumed = self.consumed.max(end);
+            self.out.push(Finding {
+                kind: Kind::Email,
+                start,
+                end,
+                score: 0.95,
+                reason: "email: local@domain.tld",
+                spoken: false,
+                pattern: 0,
+            });
+        }
+    }
+}
+
+/// Longest e-mail local part (RFC 5321).
+const MAX_LOCAL: usize = 64;
+/// Longest e-mail domain considered.
+const MAX_DOMAIN: usize = 190;
+
+/// Whether the token just before `start` or just after `end` (across one
+/// separator) is a number word.
+fn next_to_number_word(bytes: &[u8], start: usize, end: usize) -> bool {
+    let after = {
+        let mut i = end;
+        if matches!(bytes.get(i), Some(b' ' | b',' | b'-')) {
+            i += 1;
+        }
+        let mut e = i;
+        while e < bytes.len() && e - i < 10 && bytes[e].is_ascii_alphabetic() {
+            e += 1;
+        }
+        e > i && spoken::is_number_word(&bytes[i..e]) && !bytes.get(e).is_some_and(u8::is_ascii_alphabetic)
+    };
+    if after {
+        return true;
+    }
+    let mut i = start;
+    if i > 0 && matches!(bytes[i - 1], b' ' | b',' | b'-') {
+        i -= 1;
+    }
+    let mut s = i;
+    while s > 0 && i - s < 10 && bytes[s - 1].is_ascii_alphabetic() {
+        s -= 1;
+    }
+    s < i && spoken::is_number_word(&bytes[s..i]) && (s == 0 || !bytes[s - 1].is_ascii_alphabetic())
 }
 
 /// End of a valid IBAN starting at `start`, in electronic form or printed in
@@ -427,37 +828,16 @@ fn iban_at(bytes: &[u8], start: usize) -> Option<usize> {
     (n == expected && bounded && iban(&buf[..n])).then_some(j)
 }
 
-// ---------------------------------------------------------------------------
-// E-mail
-// ---------------------------------------------------------------------------
-
-fn scan_emails(bytes: &[u8], out: &mut Vec<Finding>) {
-    let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
-    for (at, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b'@') {
-        let mut start = at;
-        while start > 0 && is_local(bytes[start - 1]) {
-            start -= 1;
-        }
-        while start < at && bytes[start] == b'.' {
-            start += 1;
-        }
-        if start == at {
-            continue;
-        }
-        if let Some(end) = domain_end(bytes, at + 1) {
-            out.push(Finding { kind: Kind::Email, start, end, score: 0.95, reason: "email: local@domain.tld" });
-        }
-    }
-}
 
 /// End of a domain of at least two labels with an alphabetic TLD of two or
 /// more letters, starting at `start`.
 fn domain_end(bytes: &[u8], start: usize) -> Option<usize> {
     let is_label = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-';
     let (mut j, mut labels) = (start, 0);
+    let limit = start + MAX_DOMAIN;
     let tld_start = loop {
         let label_start = j;
-        while bytes.get(j).is_some_and(is_label) {
+        while j < limit && bytes.get(j).is_some_and(is_label) {
             j += 1;
         }
         if j == label_start {

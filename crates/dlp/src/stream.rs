@@ -14,32 +14,26 @@
 //! and in that window it has at least [`BACK`] bytes of context before its
 //! start and [`AHEAD`] bytes after its start.
 //!
-//! # The margins (`HOLD = BACK + AHEAD = 512` bytes)
+//! # The margins (`HOLD = BACK + AHEAD = 2048` bytes)
 //!
-//! * [`AHEAD`] = 256: a finding must end, plus the two bytes `scan` looks
-//!   at past a span (`bytes[end]`, `bytes[end + 1]`: separator-then-digit,
-//!   `.`-then-label), inside the window. Non-e-mail findings are at most
-//!   42 bytes (IBAN of 34 characters printed in groups of four: 34 + 8
-//!   spaces; a card is at most 32 digits + 7 separators, since a run of more
-//!   than 8 groups or 32 digits yields nothing). E-mail addresses are capped
-//!   at [`MAX_EMAIL`] = 254 bytes (RFC 5321 path limit), and 254 + 2 = 256.
-//! * [`BACK`] = 256: context before a finding. Keyword look-backs are 40
-//!   (card), 60 (ABA), 80 (SSN, Aadhaar) bytes plus one byte for the
-//!   word-start check; the e-mail local part is scanned backwards without
-//!   limit in `scan`, and `BACK` >= 254 lets the e-mail cap below be decided
-//!   the same way in every window.
+//! * [`AHEAD`] = 1024: a finding must end, plus the few bytes `scan` looks
+//!   at past a span (a separator and a digit, `.` and a label, a phone
+//!   extension), inside the window. Written findings are at most 254 bytes
+//!   (an e-mail: 64-byte local part, 190-byte domain), custom-pattern
+//!   matches at most [`crate::scan::MAX_CUSTOM_MATCH`] (256), spoken runs
+//!   at most [`crate::spoken::MAX_SPOKEN`] (600) plus one token.
+//! * [`BACK`] = 1024: context before a finding. The keyword window is the
+//!   previous line, at most 256 bytes, plus the longest keyword (64); a
+//!   spoken run is traced back at most `MAX_SPOKEN / 2` = 300 bytes from the
+//!   word that revealed it, and its own keyword window comes on top.
 //!
 //! Memory is `O(chunk + HOLD + MIN_STEP)`: the window never holds more than
 //! one chunk plus [`HOLD`] plus [`MIN_STEP`] bytes (plus at most 3 bytes of an
 //! incomplete UTF-8 sequence). `MIN_STEP` batches small chunks so that each
 //! byte is scanned a bounded number of times (about `HOLD / MIN_STEP + 1`).
 //!
-//! # Differences from whole-text [`scan`]
+//! # Differences from whole-text [`crate::scan::scan`]
 //!
-//! * **Long e-mails**: an e-mail whose run of local-part characters before
-//!   the `@` plus the domain exceeds [`MAX_EMAIL`] (254) bytes is not
-//!   reported by the streaming scanner (neither by [`StreamScanner::finish`]
-//!   for consistency). `scan` itself has no cap and would report it.
 //! * **Overlap chains**: overlaps are resolved per window. A chain of
 //!   mutually overlapping candidates longer than [`BACK`] bytes could resolve
 //!   differently than in one whole-text pass; in addition a finding starting
@@ -54,23 +48,21 @@
 
 use std::io::{ErrorKind, Read};
 
-use crate::scan::{scan, Config, Finding, Kind};
+use crate::scan::{Config, Finding, Scanner};
 
 /// Bytes of context kept before the cursor (see the module docs).
-pub const BACK: usize = 256;
+pub const BACK: usize = 1024;
 /// Bytes of look-ahead required after the start of an emitted finding.
-pub const AHEAD: usize = 256;
+pub const AHEAD: usize = 1024;
 /// Total margin held back between pushes.
 pub const HOLD: usize = BACK + AHEAD;
-/// Longest e-mail (local-part character run plus `@` and domain) reported.
-pub const MAX_EMAIL: usize = 254;
 /// Minimum number of new decidable bytes before a window is scanned.
-const MIN_STEP: usize = 512;
+const MIN_STEP: usize = 2048;
 
 /// Incremental scanner over a byte stream; see the module docs.
 #[derive(Debug, Clone)]
 pub struct StreamScanner {
-    cfg: Config,
+    scanner: Scanner,
     /// Decoded window (invalid bytes already replaced by NUL).
     buf: String,
     /// Global offset of `buf[0]`.
@@ -84,9 +76,19 @@ pub struct StreamScanner {
 }
 
 impl StreamScanner {
-    /// A scanner at the start of a stream.
+    /// A scanner at the start of a stream. A configuration that does not
+    /// compile scans with the built-in detectors only, like [`crate::scan::scan`]; use
+    /// [`StreamScanner::with_scanner`] with a checked [`Scanner`] instead.
     pub fn new(cfg: Config) -> Self {
-        StreamScanner { cfg, buf: String::new(), buf_start: 0, cursor: 0, last_end: 0, pending: Vec::new() }
+        let scanner = Scanner::new(cfg.clone())
+            .or_else(|_| Scanner::new(Config { keywords: Vec::new(), custom: Vec::new(), ..cfg }))
+            .unwrap_or_else(|_| Scanner::builtin());
+        Self::with_scanner(scanner)
+    }
+
+    /// A scanner at the start of a stream, with a compiled configuration.
+    pub fn with_scanner(scanner: Scanner) -> Self {
+        StreamScanner { scanner, buf: String::new(), buf_start: 0, cursor: 0, last_end: 0, pending: Vec::new() }
     }
 
     /// Feeds the next `chunk` of the stream; returns the findings decided so
@@ -163,13 +165,9 @@ impl StreamScanner {
     /// Scans the window and returns the findings starting in
     /// `[from, until)` (window offsets; `None` = to the end), as global.
     fn emit(&mut self, from: usize, until: Option<usize>) -> Vec<Finding> {
-        let bytes = self.buf.as_bytes();
         let mut out = Vec::new();
-        for mut f in scan(&self.buf, &self.cfg) {
+        for mut f in self.scanner.scan(&self.buf) {
             if f.start < from || until.is_some_and(|u| f.start >= u) {
-                continue;
-            }
-            if f.kind == Kind::Email && f.end - local_run_start(bytes, f.start) > MAX_EMAIL {
                 continue;
             }
             f.start += self.buf_start;
@@ -184,27 +182,16 @@ impl StreamScanner {
     }
 }
 
-/// Start of the run of e-mail local-part characters ending at `start`
-/// (the same character class as `scan`), clamped at the window start.
-fn local_run_start(bytes: &[u8], start: usize) -> usize {
-    let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
-    let mut s = start;
-    while s > 0 && is_local(bytes[s - 1]) {
-        s -= 1;
-    }
-    s
-}
-
 /// Scans everything `r` yields, reading `chunk_size` bytes at a time (at
 /// least 1), calling `f` with each finding (global offsets, in order).
 /// Returns the number of bytes read.
 pub fn scan_reader<R: Read>(
     mut r: R,
-    cfg: &Config,
+    scanner: &Scanner,
     chunk_size: usize,
     mut f: impl FnMut(Finding),
 ) -> std::io::Result<u64> {
-    let mut scanner = StreamScanner::new(*cfg);
+    let mut scanner = StreamScanner::with_scanner(scanner.clone());
     let mut chunk = vec![0u8; chunk_size.max(1)];
     let mut total: u64 = 0;
     loop {

@@ -61,9 +61,17 @@ fn cards_with_every_separator() {
 #[test]
 fn card_inside_longer_digit_run() {
     // CVV / expiry typed right after the number, or a number before it.
-    assert_one("card 4111 1111 1111 1111 123 thanks", Kind::Card, "4111 1111 1111 1111");
-    assert_one("4111-1111-1111-1111-12-25", Kind::Card, "4111-1111-1111-1111");
-    assert_one("ref 12 4111 1111 1111 1111", Kind::Card, "4111 1111 1111 1111");
+    // A 3-4 digit group typed straight after the card is its security code.
+    assert_eq!(
+        found("card 4111 1111 1111 1111 123 thanks"),
+        vec![(Kind::Card, "4111 1111 1111 1111"), (Kind::Cvv, "123")]
+    );
+    assert_eq!(found("4111-1111-1111-1111-12-25"), vec![(Kind::Card, "4111-1111-1111-1111"), (Kind::Expiry, "12-25")]);
+    assert_one("id 12 4111 1111 1111 1111", Kind::Card, "4111 1111 1111 1111");
+    // Introduced as a reference number, without card words: not a card.
+    assert_eq!(found("ref 12 4111 1111 1111 1111"), vec![]);
+    assert_eq!(found("your order number is 4111111111111111"), vec![]);
+    assert_one("order 55, paid by card 4111111111111111", Kind::Card, "4111111111111111");
     // Only on group boundaries.
     assert_eq!(found("14111 1111 1111 1111"), vec![]);
 }
@@ -84,9 +92,12 @@ fn ssn_grouped_and_plain_with_context() {
     assert_eq!(found("order 123456789 shipped"), vec![]);
     assert_one("SSN: 123456789", Kind::Ssn, "123456789");
     assert_one("Social Security number 123456789", Kind::Ssn, "123456789");
-    // Dots are not an SSN grouping; keyword 81+ bytes away does not count.
+    // Dots are not an SSN grouping; a keyword more than 256 bytes back, or
+    // two lines up, does not count; on the line before (the question) it does.
     assert_eq!(found("id 123.45.6789"), vec![]);
-    assert_eq!(found(&format!("ssn{}123456789", " ".repeat(90))), vec![]);
+    assert_eq!(found(&format!("ssn{}123456789", " ".repeat(300))), vec![]);
+    assert_eq!(found("Agent: your SSN?\nCustomer: hm\nCustomer: 123456789"), vec![]);
+    assert_one("Agent: and your social security number?\nCustomer: sure 123456789", Kind::Ssn, "123456789");
 }
 
 #[test]
@@ -104,7 +115,7 @@ fn aadhaar_every_separator() {
         assert_one(&format!("no. {v} end"), Kind::Aadhaar, &v);
     }
     let with_kw = scan(&format!("Aadhaar {a}"), &Config::default());
-    assert!((with_kw[0].score - 0.95).abs() < 1e-6);
+    assert!(with_kw[0].score >= 0.95);
     // Invalid check digit.
     let mut bad = a.into_bytes();
     bad[11] = b'0' + (bad[11] - b'0' + 1) % 10;
@@ -114,7 +125,8 @@ fn aadhaar_every_separator() {
 #[test]
 fn twelve_digit_card_is_not_aadhaar() {
     // Visa has no 12-digit length; Maestro does. Find a 12-digit Maestro that
-    // is also Verhoeff-valid: it must be reported as a card.
+    // is also Verhoeff-valid: it is reported as a card, unless the speaker
+    // said it is an Aadhaar.
     let n = (0..100_000u32)
         .map(|i| {
             let payload = format!("6759{i:07}");
@@ -123,8 +135,9 @@ fn twelve_digit_card_is_not_aadhaar() {
         .find(|s| verhoeff(s.as_bytes()))
         .unwrap();
     assert!(is_card(n.as_bytes()).is_some());
-    assert_one(&format!("aadhaar {n}"), Kind::Card, &n);
-    assert_one(&format!("aadhaar {}", group(&n, &[4, 4, 4], " ")), Kind::Card, &group(&n, &[4, 4, 4], " "));
+    assert_one(&format!("number {n}"), Kind::Card, &n);
+    assert_one(&format!("no. {}", group(&n, &[4, 4, 4], " ")), Kind::Card, &group(&n, &[4, 4, 4], " "));
+    assert_one(&format!("aadhaar {n}"), Kind::Aadhaar, &n);
 }
 
 #[test]
@@ -264,11 +277,12 @@ fn redact_token_is_separator_independent_and_keyed() {
 #[test]
 fn redact_ignores_bad_findings_and_handles_overlaps() {
     let text = "ab€cd 4111111111111111";
-    let bad = Finding { kind: Kind::Card, start: 3, end: 4, score: 1.0, reason: "test" };
-    let out_of_range = Finding { kind: Kind::Card, start: 5, end: 500, score: 1.0, reason: "test" };
+    let bad = Finding { kind: Kind::Card, start: 3, end: 4, score: 1.0, reason: "test", spoken: false, pattern: 0 };
+    let out_of_range =
+        Finding { kind: Kind::Card, start: 5, end: 500, score: 1.0, reason: "test", spoken: false, pattern: 0 };
     assert_eq!(redact(text, &[bad, out_of_range], &Style::Mask), text);
-    let a = Finding { kind: Kind::Card, start: 0, end: 4, score: 1.0, reason: "test" };
-    let b = Finding { kind: Kind::Card, start: 2, end: 8, score: 1.0, reason: "test" };
+    let a = Finding { kind: Kind::Card, start: 0, end: 4, score: 1.0, reason: "test", spoken: false, pattern: 0 };
+    let b = Finding { kind: Kind::Card, start: 2, end: 8, score: 1.0, reason: "test", spoken: false, pattern: 0 };
     assert_eq!(redact("abcdefghij", &[b, a], &Style::Mask), "********ij");
 }
 
@@ -352,4 +366,197 @@ fn many_findings_are_all_kept_in_order() {
     let f = scan(&text, &Config::default());
     assert_eq!(f.len(), 40_000);
     assert!(f.windows(2).all(|w| w[0].end <= w[1].start));
+}
+
+// --------------------------------------------------------------------------
+// Phone, CVV, expiry, date of birth, passport, bank account
+// --------------------------------------------------------------------------
+
+#[test]
+fn phones_in_international_and_national_formats() {
+    for v in [
+        "(415) 555-0132",
+        "415-555-0132",
+        "415.555.0132",
+        "415 555 0132",
+        "1-800-555-0199",
+        "+1 415 555 0132",
+        "+1 (415) 555-0132",
+        "+14155550132",
+        "+91 98765 43210",
+        "+91-98765-43210",
+        "98765 43210",
+        "098765 43210",
+        "+44 20 7946 0958",
+        "020 7946 0958",
+        "07700 900123",
+    ] {
+        assert_one(&format!("you can reach {v} today"), Kind::Phone, v);
+    }
+    // Extensions belong to the number.
+    for v in ["415-555-0132 ext. 204", "415-555-0132 x204", "(415) 555-0132, extension 12"] {
+        assert_one(&format!("office {v}."), Kind::Phone, v);
+    }
+    // Plain digits are a phone only when the call says so.
+    assert_eq!(found("id 4155550132 ok"), vec![]);
+    assert_one("call me back on 4155550132 please", Kind::Phone, "4155550132");
+    assert_one("my mobile is 9876543210", Kind::Phone, "9876543210");
+    // Not NANP (exchange starts with 1), not a phone shape, or an order number.
+    assert_eq!(found("dial 415-155-0132"), vec![]);
+    assert_eq!(found("order 415-555-0132"), vec![]);
+}
+
+#[test]
+fn ssn_shape_is_not_a_phone() {
+    assert_one("ssn 536-22-1234 thanks", Kind::Ssn, "536-22-1234");
+    assert_one("that's 536 22 1234", Kind::Ssn, "536 22 1234");
+}
+
+#[test]
+fn cvv_and_expiry_need_card_context() {
+    assert_one("the cvv is 123", Kind::Cvv, "123");
+    assert_one("security code on the back: 4567", Kind::Cvv, "4567");
+    assert_eq!(found("room 123 on floor 4"), vec![]);
+    for v in ["08/27", "08/2027", "08-27", "8/27"] {
+        assert_one(&format!("expiry {v}"), Kind::Expiry, v);
+    }
+    assert_one("expires 08 27", Kind::Expiry, "08 27");
+    assert_eq!(
+        found("card 4111 1111 1111 1111 exp 08/27 cvv 123"),
+        vec![(Kind::Card, "4111 1111 1111 1111"), (Kind::Expiry, "08/27"), (Kind::Cvv, "123")]
+    );
+    // A card number right before counts as card context.
+    assert_eq!(
+        found("4111111111111111 08/27, 123"),
+        vec![(Kind::Card, "4111111111111111"), (Kind::Expiry, "08/27"), (Kind::Cvv, "123")]
+    );
+    // Without card words a fraction is not an expiry; month 13 never is.
+    assert_eq!(found("we shipped 08/27 units"), vec![]);
+    assert_eq!(found("expiry 13/27"), vec![]);
+}
+
+#[test]
+fn dates_of_birth_with_context_only() {
+    for v in [
+        "03/14/1985",
+        "14/03/1985",
+        "1985-03-14",
+        "14.03.1985",
+        "14 March 1985",
+        "March 14, 1985",
+        "14th of March 1985",
+        "Mar 14 1985",
+    ] {
+        assert_one(&format!("date of birth is {v}."), Kind::Dob, v);
+        assert_eq!(found(&format!("appointment on {v}.")), vec![], "{v}");
+    }
+    assert_eq!(found("dob 02/30/19"), vec![]);
+    // The question on the line before.
+    assert_one("Agent: can you confirm your date of birth\nCustomer: yes it's 12 June 1990", Kind::Dob, "12 June 1990");
+}
+
+#[test]
+fn passports_and_bank_accounts_with_context_only() {
+    assert_one("passport number K1234567", Kind::Passport, "K1234567");
+    assert_one("my passport is 123456789", Kind::Passport, "123456789");
+    assert_eq!(found("model K1234567"), vec![]);
+    assert_one("account number 0012345678901", Kind::BankAccount, "0012345678901");
+    assert_one("acct 12345678", Kind::BankAccount, "12345678");
+    assert_eq!(found("invoice 0012345678901"), vec![]);
+    // Routing keyword nearer than account: ABA wins for a valid routing number.
+    assert_one("account at routing 011000015", Kind::AbaRouting, "011000015");
+}
+
+// --------------------------------------------------------------------------
+// Spoken numbers
+// --------------------------------------------------------------------------
+
+#[test]
+fn spoken_numbers() {
+    let spoken = |t: &str| -> Vec<(Kind, String, bool)> {
+        scan(t, &Config::default()).into_iter().map(|f| (f.kind, t[f.start..f.end].to_string(), f.spoken)).collect()
+    };
+    let card = "four one one one one one one one one one one one one one one one";
+    assert_eq!(spoken(&format!("my card is {card} thanks")), vec![(Kind::Card, card.to_string(), true)]);
+    // Groups with pauses, "double", "triple", "oh".
+    let v = "four one one one, triple one one, one one one one, double one one one";
+    assert_eq!(spoken(&format!("card number {v}.")), vec![(Kind::Card, v.to_string(), true)]);
+    // Mixed digits and words.
+    let v = "4111 one one one one one one one one 1111";
+    assert_eq!(spoken(&format!("it's {v} ok")), vec![(Kind::Card, v.to_string(), true)]);
+    // SSN with the question in the previous turn; "oh" for zero.
+    let t = "Agent: can I have your social security number\nCustomer: five three six, two two, one two three four";
+    assert_eq!(spoken(t), vec![(Kind::Ssn, "five three six, two two, one two three four".to_string(), true)]);
+    // Split across speaker turns with an interjection.
+    let t =
+        "Customer: four one one one one one one one\nAgent: okay go on\nCustomer: one one one one one one one one\n";
+    let got = spoken(t);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, Kind::Card);
+    assert!(got[0].1.starts_with("four one") && got[0].1.ends_with("one one"));
+    // Phone read out, with "double" and "oh".
+    let v = "four one five, five five five, oh one three two";
+    assert_eq!(spoken(&format!("my phone number is {v}")), vec![(Kind::Phone, v.to_string(), true)]);
+    // Ordinary speech with number words is not PII.
+    assert_eq!(spoken("oh one moment, I called two or three times about the four items"), vec![]);
+    assert_eq!(spoken("one two three four five six seven eight nine"), vec![]);
+    // CVV and expiry read out.
+    assert_eq!(spoken("and the cvv is one two three"), vec![(Kind::Cvv, "one two three".to_string(), true)]);
+    assert_eq!(spoken("expiry oh eight twenty seven"), vec![(Kind::Expiry, "oh eight twenty seven".to_string(), true)]);
+}
+
+// --------------------------------------------------------------------------
+// Unicode digits and full-width forms
+// --------------------------------------------------------------------------
+
+#[test]
+fn unicode_and_full_width_digits() {
+    let fw = "４１１１ １１１１ １１１１ １１１１";
+    assert_one(&format!("card {fw} ok"), Kind::Card, fw);
+    let deva = "४१११११११११११११११";
+    assert_one(&format!("कार्ड {deva} है"), Kind::Card, deva);
+    let mixed = "4111－1111－1111－1111";
+    assert_one(&format!("visa {mixed}"), Kind::Card, mixed);
+    // Redaction on the original text keeps char boundaries.
+    let text = format!("card {fw} ok");
+    let f = scan(&text, &Config::default());
+    let out = redact(&text, &f, &Style::Mask);
+    assert!(!out.contains('１'), "{out}");
+}
+
+// --------------------------------------------------------------------------
+// Configuration: kinds, keywords, custom patterns
+// --------------------------------------------------------------------------
+
+#[test]
+fn extra_keywords_and_custom_patterns() {
+    use bposhield_dlp::scan::{CustomPattern, Scanner};
+    // A keyword in another language makes a plain 9-digit number an SSN.
+    let cfg = Config { keywords: vec![(Kind::Ssn, "seguro".into())], ..Config::default() };
+    let t = "numero de seguro 536221234";
+    assert_eq!(scan(t, &cfg).iter().map(|f| f.kind).collect::<Vec<_>>(), vec![Kind::Ssn]);
+    assert_eq!(found(t), vec![]);
+    // A custom pattern with its own keywords.
+    let cfg = Config {
+        custom: vec![CustomPattern {
+            name: "EMPLOYEE_ID".into(),
+            regex: r"\bEMP-\d{6}\b".into(),
+            score: 0.9,
+            keywords: vec!["employee".into()],
+        }],
+        ..Config::default()
+    };
+    let s = Scanner::new(cfg.clone()).unwrap();
+    let got = s.scan("employee EMP-123456 and EMP-654321\n\n\nEMP-111111");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|f| f.kind == Kind::Custom && f.pattern == 0));
+    // A bad regex or keyword is a clear error.
+    let bad = Config {
+        custom: vec![CustomPattern { name: "X".into(), regex: "(".into(), score: 0.8, keywords: vec![] }],
+        ..Config::default()
+    };
+    let err = Scanner::new(bad).unwrap_err().to_string();
+    assert!(err.contains("custom pattern `X`"), "{err}");
+    let bad = Config { keywords: vec![(Kind::Card, " ".into())], ..Config::default() };
+    assert!(Scanner::new(bad).is_err());
 }

@@ -8,7 +8,7 @@
 
 use std::io::Cursor;
 
-use bposhield_dlp::scan::{scan, Config, Finding, Kind};
+use bposhield_dlp::scan::{scan, Config, Finding, Kind, Scanner};
 use bposhield_dlp::stream::{scan_reader, StreamScanner, HOLD};
 use proptest::prelude::*;
 
@@ -129,7 +129,7 @@ fn scan_reader_matches_whole_text() {
     assert_eq!(expected.len(), 5);
     for size in [0, 1, 13, 512, 100_000] {
         let mut got = Vec::new();
-        let n = scan_reader(Cursor::new(text.as_bytes()), &Config::default(), size, |f| got.push(f)).unwrap();
+        let n = scan_reader(Cursor::new(text.as_bytes()), &Scanner::builtin(), size, |f| got.push(f)).unwrap();
         assert_eq!(n, text.len() as u64);
         assert_eq!(spans(&got), expected, "chunk size {size}");
     }
@@ -140,7 +140,7 @@ fn empty_stream() {
     let s = StreamScanner::new(Config::default());
     assert!(s.finish().is_empty());
     let mut got = Vec::new();
-    assert_eq!(scan_reader(Cursor::new(b""), &Config::default(), 8, |f| got.push(f)).unwrap(), 0);
+    assert_eq!(scan_reader(Cursor::new(b""), &Scanner::builtin(), 8, |f| got.push(f)).unwrap(), 0);
     assert!(got.is_empty());
 }
 
@@ -204,7 +204,7 @@ proptest! {
     #[test]
     fn scan_reader_equals_whole_scan(text in text(), size in 1usize..200) {
         let mut got = Vec::new();
-        let n = scan_reader(Cursor::new(text.as_bytes()), &Config::default(), size, |f| got.push(f)).unwrap();
+        let n = scan_reader(Cursor::new(text.as_bytes()), &Scanner::builtin(), size, |f| got.push(f)).unwrap();
         prop_assert_eq!(n, text.len() as u64);
         prop_assert_eq!(spans(&got), whole(&text));
     }

@@ -1,0 +1,312 @@
+//! Context keywords: the words around a candidate that say what it is
+//! ("social security", "routing", "date of birth", "order number").
+//!
+//! A keyword counts when it starts a word in the *context window* of a
+//! candidate: the candidate's own line and the line before it (on a call
+//! transcript, the other speaker's question), at most [`WINDOW`] bytes back.
+//!
+//! Finding the keywords is the one part of the scan that looks at ordinary
+//! words, so it is done lazily and incrementally: [`Context`] remembers how
+//! far it has read and the start of the latest keyword of each class, and
+//! only the bytes between the previous candidate and this one (at most
+//! [`WINDOW`]) are read again. A page full of PII reads every byte about
+//! once; a page without PII is never read here at all.
+
+use crate::scan::Kind;
+
+/// How far back (bytes) a keyword may be from the candidate.
+pub const WINDOW: usize = 256;
+
+/// Keyword classes. The order is the index into [`Context`]'s table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ctx {
+    Card = 0,
+    Cvv,
+    Expiry,
+    Ssn,
+    Aadhaar,
+    Aba,
+    Bank,
+    Phone,
+    Dob,
+    Passport,
+    Pan,
+    /// Words that say a number is *not* PII: order, tracking, ticket, …
+    Negative,
+    /// A custom pattern's own keywords.
+    Custom,
+}
+
+const N_CTX: usize = 13;
+
+/// The context class whose keywords support `kind`.
+pub(crate) fn ctx_of(kind: Kind) -> Option<Ctx> {
+    Some(match kind {
+        Kind::Card => Ctx::Card,
+        Kind::Cvv => Ctx::Cvv,
+        Kind::Expiry => Ctx::Expiry,
+        Kind::Ssn => Ctx::Ssn,
+        Kind::Aadhaar => Ctx::Aadhaar,
+        Kind::AbaRouting => Ctx::Aba,
+        Kind::BankAccount => Ctx::Bank,
+        Kind::Phone => Ctx::Phone,
+        Kind::Dob => Ctx::Dob,
+        Kind::Passport => Ctx::Passport,
+        Kind::Pan => Ctx::Pan,
+        Kind::Custom => Ctx::Custom,
+        Kind::Iban | Kind::Email => return None,
+    })
+}
+
+const BUILT_IN: &[(Ctx, &[&str])] = &[
+    (Ctx::Card, &["card", "visa", "mastercard", "amex", "credit", "debit", "rupay", "discover", "maestro"]),
+    (
+        Ctx::Cvv,
+        &[
+            "cvv",
+            "cvv2",
+            "cvc",
+            "cvc2",
+            "cid",
+            "security code",
+            "verification code",
+            "card code",
+            "three digit",
+            "three-digit",
+            "3 digit",
+            "3-digit",
+            "four digit code",
+            "digits on the back",
+            "back of the card",
+            "back of your card",
+        ],
+    ),
+    (
+        Ctx::Expiry,
+        &["exp", "expiry", "expiration", "expires", "expire", "expiring", "valid thru", "valid through", "valid till", "good thru"],
+    ),
+    (Ctx::Ssn, &["ssn", "social security", "social", "ss number", "ss#"]),
+    (Ctx::Aadhaar, &["aadhaar", "aadhar", "adhaar", "uidai", "uid"]),
+    (Ctx::Aba, &["routing", "aba", "rtn", "transit number"]),
+    (
+        Ctx::Bank,
+        &["account number", "account no", "acct", "a/c", "bank account", "checking account", "savings account", "account #"],
+    ),
+    (
+        Ctx::Phone,
+        &[
+            "phone",
+            "mobile",
+            "cell",
+            "telephone",
+            "call me",
+            "call back",
+            "callback",
+            "reach me",
+            "contact number",
+            "my number",
+            "whatsapp",
+            "landline",
+            "tel",
+        ],
+    ),
+    (Ctx::Dob, &["date of birth", "dob", "d.o.b", "born", "birth", "birthday", "birth date", "birthdate"]),
+    (Ctx::Passport, &["passport"]),
+    (Ctx::Pan, &["pan", "permanent account"]),
+    (
+        Ctx::Negative,
+        &[
+            "order",
+            "tracking",
+            "track",
+            "reference",
+            "ref",
+            "ticket",
+            "confirmation",
+            "invoice",
+            "claim",
+            "booking",
+            "case",
+            "transaction",
+            "txn",
+            "awb",
+            "consignment",
+            "shipment",
+            "policy",
+            "serial",
+            "imei",
+            "model",
+            "member id",
+            "customer id",
+            "employee id",
+            "pnr",
+            "receipt",
+            "voucher",
+            "coupon",
+            "promo",
+        ],
+    ),
+];
+
+/// Compiled keyword lists: built-ins plus the caller's extras, bucketed by
+/// first letter so each word of the text is compared with few keywords.
+#[derive(Debug, Clone)]
+pub(crate) struct Keywords {
+    /// `buckets[first byte]` = (keyword lower-case, class).
+    buckets: Vec<Vec<(Box<[u8]>, Ctx)>>,
+    /// Longest keyword, for the streaming margins.
+    pub(crate) longest: usize,
+}
+
+impl Keywords {
+    pub(crate) fn new(extra: &[(Kind, String)]) -> Self {
+        Self::build(BUILT_IN, extra)
+    }
+
+    /// Only the given keywords (a custom pattern's own list).
+    pub(crate) fn custom(extra: &[(Kind, String)]) -> Self {
+        Self::build(&[], extra)
+    }
+
+    fn build(built_in: &[(Ctx, &[&str])], extra: &[(Kind, String)]) -> Self {
+        let mut buckets: Vec<Vec<(Box<[u8]>, Ctx)>> = vec![Vec::new(); 256];
+        let mut longest = 0;
+        let mut add = |kw: &[u8], ctx: Ctx| {
+            let kw: Box<[u8]> = kw.to_ascii_lowercase().into();
+            if let Some(&first) = kw.first() {
+                longest = longest.max(kw.len());
+                buckets[usize::from(first)].push((kw, ctx));
+            }
+        };
+        for (ctx, words) in built_in {
+            for w in *words {
+                add(w.as_bytes(), *ctx);
+            }
+        }
+        for (kind, w) in extra {
+            if let Some(ctx) = ctx_of(*kind) {
+                add(w.trim().as_bytes(), ctx);
+            }
+        }
+        // Longer keywords first, so `account number` is tried before `acct`
+        // would be (both start with `a`); each word records every match.
+        for b in &mut buckets {
+            b.sort_by_key(|x| std::cmp::Reverse(x.0.len()));
+        }
+        Keywords { buckets, longest }
+    }
+}
+
+/// Incremental keyword state over one text; see the module docs.
+pub(crate) struct Context<'k> {
+    kw: &'k Keywords,
+    /// Bytes before this offset have been read.
+    read: usize,
+    /// Start of the latest keyword of each class read so far.
+    last: [Option<usize>; N_CTX],
+}
+
+impl<'k> Context<'k> {
+    pub(crate) fn new(kw: &'k Keywords) -> Self {
+        Context { kw, read: 0, last: [None; N_CTX] }
+    }
+
+    /// The context of a candidate starting at `pos`: reads the keywords up to
+    /// `pos` and returns the window's lower bound with the keyword table.
+    pub(crate) fn at(&mut self, bytes: &[u8], pos: usize) -> Window {
+        let lo = window_start(bytes, pos);
+        if pos > self.read {
+            let from = self.read.max(lo.saturating_sub(self.kw.longest));
+            if from > self.read {
+                self.last = [None; N_CTX];
+            }
+            self.read_words(bytes, from, pos);
+            self.read = pos;
+        }
+        let mut last = [None; N_CTX];
+        for (slot, seen) in last.iter_mut().zip(self.last) {
+            *slot = seen.filter(|&s| s >= lo && s < pos);
+        }
+        Window { pos, lo, last }
+    }
+
+    fn read_words(&mut self, bytes: &[u8], from: usize, to: usize) {
+        let mut i = from;
+        while i < to {
+            let b = bytes[i];
+            let word_start = b.is_ascii_alphanumeric() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
+            if word_start {
+                let first = b.to_ascii_lowercase();
+                for (kw, ctx) in &self.kw.buckets[usize::from(first)] {
+                    let end = i + kw.len();
+                    if end <= to
+                        && bytes[i..end].eq_ignore_ascii_case(kw)
+                        && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
+                    {
+                        self.last[*ctx as usize] = Some(i);
+                    }
+                }
+                // Skip the rest of the word.
+                while i < to && bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Start of the context window of a candidate at `pos`: the start of the
+/// previous line, at most [`WINDOW`] bytes back.
+fn window_start(bytes: &[u8], pos: usize) -> usize {
+    let lo = pos.saturating_sub(WINDOW);
+    let hay = &bytes[lo..pos];
+    let mut newlines = memchr::memrchr_iter(b'\n', hay);
+    match (newlines.next(), newlines.next()) {
+        (Some(_), Some(second)) => lo + second + 1,
+        _ => lo,
+    }
+}
+
+/// The keywords seen in one candidate's context window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pos: usize,
+    lo: usize,
+    last: [Option<usize>; N_CTX],
+}
+
+impl Window {
+    /// Whether a keyword of `ctx` is in the window.
+    pub(crate) fn has(&self, ctx: Ctx) -> bool {
+        self.last[ctx as usize].is_some()
+    }
+
+    /// Distance from the latest keyword of `ctx` to the candidate.
+    pub(crate) fn distance(&self, ctx: Ctx) -> Option<usize> {
+        self.last[ctx as usize].map(|s| self.pos - s)
+    }
+
+    /// Whether `ctx` has a keyword and it is the nearest among `rivals`
+    /// (ties go to `ctx`).
+    pub(crate) fn nearest_of(&self, ctx: Ctx, rivals: &[Ctx]) -> bool {
+        let Some(d) = self.distance(ctx) else { return false };
+        rivals.iter().all(|&r| r == ctx || self.distance(r).is_none_or(|rd| rd >= d))
+    }
+
+    /// Whether a negative keyword ("order", "ticket", …) on the candidate's
+    /// own line is nearer than any keyword of `ctx`: then a number that
+    /// would be reported without context is a reference number instead.
+    pub(crate) fn negated(&self, ctx: Ctx, bytes: &[u8]) -> bool {
+        let Some(neg) = self.last[Ctx::Negative as usize] else { return false };
+        let same_line = memchr::memchr(b'\n', &bytes[neg..self.pos]).is_none();
+        same_line && self.last[ctx as usize].is_none_or(|s| s < neg)
+    }
+
+    /// Lower bound of the window (for tests of the margins).
+    #[allow(dead_code)]
+    pub(crate) fn lo(&self) -> usize {
+        self.lo
+    }
+}

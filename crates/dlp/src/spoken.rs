@@ -1,0 +1,469 @@
+//! Numbers spoken as words in speech-to-text output: "four one one one, one
+//! one one one…", "double four", "oh" for zero, "twenty seven", mixed with
+//! digits ("4111 one one one…"), broken over lines and over speaker turns.
+//!
+//! A *spoken run* is a sequence of number tokens (digit words, `double X`,
+//! `triple X`, teens and tens, `hundred`, digit groups) separated by spaces,
+//! commas, dashes, dots, fillers ("um", "uh"), line breaks and speaker labels
+//! (`Customer:`, `[00:01:23] Agent:`). One short interjection turn of the
+//! other speaker ("okay, go on") may sit inside a run: a customer reading a
+//! card number often pauses for the agent. The run is decoded to its digit
+//! string; every digit remembers the byte range of the token it came from,
+//! so a finding over digits `a..b` maps back to exact byte offsets.
+
+/// Longest spoken run (bytes) that is decoded; longer ones are cut there.
+/// Part of the streaming margins.
+pub const MAX_SPOKEN: usize = 600;
+/// Most digits kept from one run.
+pub(crate) const MAX_DIGITS: usize = 40;
+/// Longest interjection turn (bytes, label included) bridged inside a run.
+const MAX_INTERJECTION: usize = 48;
+
+/// What one word means as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Word {
+    /// zero/oh, one … nine.
+    Digit(u8),
+    /// ten … nineteen (the value).
+    Teen(u8),
+    /// twenty … ninety (the tens digit).
+    Tens(u8),
+    /// The next digit twice.
+    Double,
+    /// The next digit three times.
+    Triple,
+    /// Two zeros.
+    Hundred,
+    /// Three zeros.
+    Thousand,
+    /// um, uh, er, ah: skipped inside a run.
+    Filler,
+}
+
+/// The number meaning of `w` (ASCII letters, any case), if it has one.
+pub(crate) fn word(w: &[u8]) -> Option<Word> {
+    if !(2..=9).contains(&w.len()) {
+        return None;
+    }
+    let mut buf = [0u8; 9];
+    for (d, s) in buf.iter_mut().zip(w) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(match &buf[..w.len()] {
+        b"zero" | b"oh" | b"nought" => Word::Digit(0),
+        b"one" => Word::Digit(1),
+        b"two" => Word::Digit(2),
+        b"three" => Word::Digit(3),
+        b"four" => Word::Digit(4),
+        b"five" => Word::Digit(5),
+        b"six" => Word::Digit(6),
+        b"seven" => Word::Digit(7),
+        b"eight" => Word::Digit(8),
+        b"nine" => Word::Digit(9),
+        b"ten" => Word::Teen(10),
+        b"eleven" => Word::Teen(11),
+        b"twelve" => Word::Teen(12),
+        b"thirteen" => Word::Teen(13),
+        b"fourteen" => Word::Teen(14),
+        b"fifteen" => Word::Teen(15),
+        b"sixteen" => Word::Teen(16),
+        b"seventeen" => Word::Teen(17),
+        b"eighteen" => Word::Teen(18),
+        b"nineteen" => Word::Teen(19),
+        b"twenty" => Word::Tens(2),
+        b"thirty" => Word::Tens(3),
+        b"forty" | b"fourty" => Word::Tens(4),
+        b"fifty" => Word::Tens(5),
+        b"sixty" => Word::Tens(6),
+        b"seventy" => Word::Tens(7),
+        b"eighty" => Word::Tens(8),
+        b"ninety" => Word::Tens(9),
+        b"double" => Word::Double,
+        b"triple" => Word::Triple,
+        b"hundred" => Word::Hundred,
+        b"thousand" => Word::Thousand,
+        b"um" | b"uh" | b"umm" | b"uhh" | b"er" | b"ah" | b"hmm" => Word::Filler,
+        _ => return None,
+    })
+}
+
+/// Whether `w` is a word that can be part of a spoken number (not a filler:
+/// a run must contain at least one of these).
+pub(crate) fn is_number_word(w: &[u8]) -> bool {
+    word(w).is_some_and(|x| x != Word::Filler)
+}
+
+/// A decoded spoken run.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) end: usize,
+    pub(crate) digits: [u8; MAX_DIGITS],
+    pub(crate) len: usize,
+    /// Byte range of the token each digit came from.
+    pub(crate) spans: [(u32, u32); MAX_DIGITS],
+    /// Digit index where each speaker-turn segment starts (the first is 0).
+    pub(crate) segments: [u8; 4],
+    pub(crate) segment_count: usize,
+    /// Number words in the run (0 = only digit groups: not spoken).
+    pub(crate) words: usize,
+}
+
+impl Run {
+    pub(crate) fn digits(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    /// Byte range of digits `a..b`.
+    pub(crate) fn bytes_of(&self, a: usize, b: usize) -> (usize, usize) {
+        (self.spans[a].0 as usize, self.spans[b - 1].1 as usize)
+    }
+
+    /// Digit range of segment `k`.
+    pub(crate) fn segment(&self, k: usize) -> (usize, usize) {
+        let a = usize::from(self.segments[k]);
+        let b = if k + 1 < self.segment_count { usize::from(self.segments[k + 1]) } else { self.len };
+        (a, b)
+    }
+}
+
+fn is_letter(b: u8) -> bool {
+    b.is_ascii_alphabetic()
+}
+
+/// End of the word of letters starting at `i`.
+fn word_end(bytes: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < bytes.len() && is_letter(bytes[j]) {
+        j += 1;
+    }
+    j
+}
+
+/// A token: letters or digits, starting at `i`.
+#[derive(Debug, Clone, Copy)]
+enum Tok {
+    Word(Word, usize),
+    Digits(usize),
+}
+
+fn token_at(bytes: &[u8], i: usize) -> Option<Tok> {
+    let b = *bytes.get(i)?;
+    if b.is_ascii_digit() {
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        // Digits glued to letters (`4th`, `x4111`) are not a number token.
+        return (!bytes.get(j).is_some_and(u8::is_ascii_alphabetic)).then_some(Tok::Digits(j));
+    }
+    if is_letter(b) {
+        let j = word_end(bytes, i);
+        // A word joined by a hyphen to a number word (`twenty-seven`) is
+        // two tokens; joined by an apostrophe (`one's`) it is not a number.
+        if bytes.get(j).is_some_and(|&c| c == b'\'' || c.is_ascii_digit()) {
+            return None;
+        }
+        return word(&bytes[i..j]).map(|w| Tok::Word(w, j));
+    }
+    None
+}
+
+/// Skips separators inside a turn (spaces, tabs, `,`, `-`, `.`, `;`) from
+/// `i`; returns the next position and whether a line break was crossed.
+fn skip_gap(bytes: &[u8], mut i: usize) -> (usize, bool) {
+    let mut seps = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b' ' | b'\t' | b',' | b'-' | b'.' | b';' | b'\r' if seps < 8 => {
+                i += 1;
+                seps += 1;
+            }
+            _ => break,
+        }
+    }
+    if bytes.get(i) == Some(&b'\n') {
+        return (i + 1, true);
+    }
+    (i, false)
+}
+
+/// If a speaker label (`Agent:`, `[00:01:23] Customer:`) starts at `i`
+/// (after a line break), its end (after trailing spaces).
+pub(crate) fn label_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+    while bytes.get(i).is_some_and(|&b| b == b' ' || b == b'\t') {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b'[') {
+        let close = bytes.get(i..(i + 20).min(bytes.len()))?.iter().position(|&b| b == b']')?;
+        i += close + 1;
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+    }
+    let start = i;
+    while i < bytes.len() && i - start <= 24 && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b' ' | b'_')) {
+        i += 1;
+    }
+    if i == start || bytes.get(i) != Some(&b':') || !is_letter(bytes[start]) {
+        return None;
+    }
+    i += 1;
+    while bytes.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Start of the spoken run containing the number word at `i`: walks back
+/// over number tokens, separators, fillers and line breaks with labels.
+pub(crate) fn run_start(bytes: &[u8], i: usize) -> usize {
+    let floor = i.saturating_sub(MAX_SPOKEN / 2);
+    let mut start = i;
+    let mut p = i;
+    loop {
+        // Back over separators within the line.
+        let mut q = p;
+        while q > floor && matches!(bytes[q - 1], b' ' | b'\t' | b',' | b'-' | b'.' | b';' | b'\r') {
+            q -= 1;
+        }
+        // A label on this line: `Customer: ` before the run.
+        if q > floor && bytes[q - 1] == b':' {
+            let line_start = memchr::memrchr(b'\n', &bytes[floor..q]).map(|k| floor + k + 1);
+            match line_start {
+                Some(ls) if label_end(bytes, ls).is_some_and(|e| e <= p) && ls > floor => q = ls,
+                _ => break,
+            }
+        }
+        if q > floor && bytes[q - 1] == b'\n' {
+            q -= 1;
+            while q > floor && matches!(bytes[q - 1], b' ' | b'\t' | b',' | b'-' | b'.' | b';' | b'\r') {
+                q -= 1;
+            }
+        }
+        if q <= floor || q == p {
+            break;
+        }
+        // The token ending at q.
+        let mut t = q;
+        if bytes[q - 1].is_ascii_digit() {
+            while t > floor && bytes[t - 1].is_ascii_digit() {
+                t -= 1;
+            }
+        } else if is_letter(bytes[q - 1]) {
+            while t > floor && is_letter(bytes[t - 1]) {
+                t -= 1;
+            }
+        } else {
+            break;
+        }
+        if t == floor || bytes[t - 1].is_ascii_alphanumeric() || bytes[t - 1] == b'\'' {
+            break;
+        }
+        match token_at(bytes, t) {
+            // Fillers are walked over but never start a run.
+            Some(Tok::Word(Word::Filler, _)) => p = t,
+            Some(Tok::Word(..) | Tok::Digits(_)) => {
+                start = t;
+                p = t;
+            }
+            None => break,
+        }
+    }
+    start
+}
+
+/// Decodes the spoken run starting at `start` (a number token). Returns
+/// `None` when it holds no number word.
+pub(crate) fn decode(bytes: &[u8], start: usize) -> Option<Run> {
+    let limit = (start + MAX_SPOKEN).min(bytes.len());
+    let mut run = Run {
+        end: start,
+        digits: [0; MAX_DIGITS],
+        len: 0,
+        spans: [(0, 0); MAX_DIGITS],
+        segments: [0; 4],
+        segment_count: 1,
+        words: 0,
+    };
+    let push = |run: &mut Run, d: u8, s: usize, e: usize| {
+        if run.len < MAX_DIGITS {
+            run.digits[run.len] = b'0' + d;
+            run.spans[run.len] = (s as u32, e as u32);
+            run.len += 1;
+        }
+    };
+    let mut i = start;
+    // `double`/`triple` waiting for its digit: (count, start).
+    let mut repeat: Option<(usize, usize)> = None;
+    // A tens word just read, which may take a unit ("twenty seven"): its bytes.
+    let mut tens: Option<(usize, usize)> = None;
+    let mut bridged = false;
+    loop {
+        if i >= limit {
+            break;
+        }
+        let Some(tok) = token_at(bytes, i) else { break };
+        let tok_end = match tok {
+            Tok::Word(_, e) | Tok::Digits(e) => e,
+        };
+        if tok_end > limit {
+            break;
+        }
+        match tok {
+            Tok::Word(Word::Filler, _) => {
+                // Fillers neither start nor end a run.
+                if run.len == 0 && repeat.is_none() {
+                    break;
+                }
+            }
+            Tok::Word(w, e) => {
+                run.words += 1;
+                let tens_now = tens.take();
+                match w {
+                    Word::Digit(d) => {
+                        if let Some((count, s)) = repeat.take() {
+                            for _ in 0..count {
+                                push(&mut run, d, s, e);
+                            }
+                        } else if let Some((s, _)) = tens_now.filter(|_| d != 0) {
+                            // "twenty seven": the unit replaces the tens' 0.
+                            if run.len > 0 && run.digits[run.len - 1] == b'0' {
+                                run.len -= 1;
+                            }
+                            push(&mut run, d, s, e);
+                        } else {
+                            push(&mut run, d, i, e);
+                        }
+                    }
+                    Word::Teen(v) => {
+                        push(&mut run, 1, i, e);
+                        push(&mut run, v - 10, i, e);
+                    }
+                    Word::Tens(t) => {
+                        push(&mut run, t, i, e);
+                        push(&mut run, 0, i, e);
+                        tens = Some((i, e));
+                    }
+                    Word::Double | Word::Triple => {
+                        if repeat.is_some() {
+                            break;
+                        }
+                        repeat = Some((if w == Word::Double { 2 } else { 3 }, i));
+                    }
+                    Word::Hundred => {
+                        if run.len == 0 {
+                            break;
+                        }
+                        push(&mut run, 0, i, e);
+                        push(&mut run, 0, i, e);
+                    }
+                    Word::Thousand => {
+                        if run.len == 0 {
+                            break;
+                        }
+                        for _ in 0..3 {
+                            push(&mut run, 0, i, e);
+                        }
+                    }
+                    Word::Filler => {}
+                }
+            }
+            Tok::Digits(e) => {
+                if repeat.is_some() {
+                    break;
+                }
+                tens = None;
+                for (k, &b) in bytes[i..e].iter().enumerate() {
+                    push(&mut run, b - b'0', i + k, i + k + 1);
+                }
+            }
+        }
+        let filler = matches!(tok, Tok::Word(Word::Filler, _));
+        if !filler && repeat.is_none() && run.len > 0 {
+            run.end = tok_end;
+        }
+        // The gap to the next token.
+        let (next, newline) = skip_gap(bytes, tok_end);
+        if !newline {
+            if next == tok_end && bytes.get(next).is_some_and(u8::is_ascii_alphanumeric) {
+                break;
+            }
+            i = next;
+            continue;
+        }
+        // A line break: the run goes on if the next line (after its label)
+        // starts with a number token, or after one short interjection turn.
+        let label = label_end(bytes, next);
+        let after = label.unwrap_or(next);
+        if starts_number(bytes, after) {
+            if label.is_some() {
+                new_segment(&mut run);
+            }
+            i = after;
+            continue;
+        }
+        if bridged || label.is_none() {
+            break;
+        }
+        let Some(nl) = memchr::memchr(b'\n', &bytes[after..limit]) else { break };
+        let interjection_end = after + nl;
+        if interjection_end - next > MAX_INTERJECTION
+            || bytes[after..interjection_end].iter().any(u8::is_ascii_digit)
+            || has_number_word(&bytes[after..interjection_end])
+        {
+            break;
+        }
+        let Some(resume) = label_end(bytes, interjection_end + 1) else { break };
+        if !starts_number(bytes, resume) {
+            break;
+        }
+        bridged = true;
+        new_segment(&mut run);
+        i = resume;
+    }
+    (run.words > 0 && run.len > 0).then_some(run)
+}
+
+fn new_segment(run: &mut Run) {
+    if run.segment_count < run.segments.len() && run.len > 0 {
+        run.segments[run.segment_count] = run.len as u8;
+        run.segment_count += 1;
+    }
+}
+
+/// Whether a number token (not a filler) starts at `i`.
+fn starts_number(bytes: &[u8], i: usize) -> bool {
+    match token_at(bytes, i) {
+        Some(Tok::Digits(_)) => true,
+        Some(Tok::Word(w, _)) => w != Word::Filler,
+        None => false,
+    }
+}
+
+fn has_number_word(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        if is_letter(text[i]) {
+            let e = word_end(text, i);
+            if is_number_word(&text[i..e]) {
+                return true;
+            }
+            i = e;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Decodes the digits said in `span` (for keyed tokens of spoken findings,
+/// so a card read out gives the same token as the card typed). Returns the
+/// ASCII digits, or the span's own digits when it holds no number word.
+pub fn digits_of(span: &str) -> String {
+    let bytes = span.as_bytes();
+    let first = bytes.iter().position(u8::is_ascii_alphanumeric).unwrap_or(bytes.len());
+    match decode(bytes, first) {
+        Some(run) => run.digits().iter().map(|&b| char::from(b)).collect(),
+        None => span.chars().filter(char::is_ascii_digit).collect(),
+    }
+}
