@@ -184,10 +184,14 @@ fn month(w: &[u8]) -> Option<u8> {
     if w.len() < 3 {
         return None;
     }
-    MONTHS.iter().position(|m| {
-        w.len() <= m.len() && m[..w.len()].eq_ignore_ascii_case(w) && (w.len() == 3 || w.len() == m.len() || w.eq_ignore_ascii_case(b"sept"))
-    })
-    .map(|k| k as u8 + 1)
+    MONTHS
+        .iter()
+        .position(|m| {
+            w.len() <= m.len()
+                && m[..w.len()].eq_ignore_ascii_case(w)
+                && (w.len() == 3 || w.len() == m.len() || w.eq_ignore_ascii_case(b"sept"))
+        })
+        .map(|k| k as u8 + 1)
 }
 
 fn number(bytes: &[u8]) -> u32 {
@@ -290,8 +294,18 @@ pub(crate) struct Cand<'a> {
 }
 
 /// The context classes that compete for a plain number.
-const PLAIN_RIVALS: &[Ctx] =
-    &[Ctx::Ssn, Ctx::Aba, Ctx::Bank, Ctx::Phone, Ctx::Passport, Ctx::Cvv, Ctx::Expiry, Ctx::Dob, Ctx::Aadhaar, Ctx::Card];
+const PLAIN_RIVALS: &[Ctx] = &[
+    Ctx::Ssn,
+    Ctx::Aba,
+    Ctx::Bank,
+    Ctx::Phone,
+    Ctx::Passport,
+    Ctx::Cvv,
+    Ctx::Expiry,
+    Ctx::Dob,
+    Ctx::Aadhaar,
+    Ctx::Card,
+];
 
 /// Pushes every kind `c` is valid for onto `out`; returns how many.
 pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Finding>) -> usize {
@@ -315,11 +329,23 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
     if card {
         let aadhaar_ctx = n == 12 && aadhaar(d) && w.has(Ctx::Aadhaar);
         if w.has(Ctx::Card) || w.has(Ctx::Cvv) || w.has(Ctx::Expiry) {
-            push(Kind::Card, 1.0, if spoken { "card (spoken): IIN, length and Luhn valid; card keyword nearby" } else { "card: IIN, length and Luhn valid; card keyword nearby" });
+            push(
+                Kind::Card,
+                1.0,
+                if spoken {
+                    "card (spoken): IIN, length and Luhn valid; card keyword nearby"
+                } else {
+                    "card: IIN, length and Luhn valid; card keyword nearby"
+                },
+            );
         } else if aadhaar_ctx || w.negated(Ctx::Card, bytes) {
             // An Aadhaar that happens to pass Luhn, or an order number.
         } else {
-            push(Kind::Card, 0.9, if spoken { "card (spoken): IIN, length and Luhn valid" } else { "card: IIN, length and Luhn valid" });
+            push(
+                Kind::Card,
+                0.9,
+                if spoken { "card (spoken): IIN, length and Luhn valid" } else { "card: IIN, length and Luhn valid" },
+            );
         }
     }
 
@@ -427,7 +453,11 @@ fn phone(d: &[u8], s: &Shape, w: &Window, bytes: &[u8]) -> Option<(f32, &'static
             || (s.is(&[4, 4], b" -") && ctx)
     };
     if formatted {
-        return Some(if ctx { (0.95, "phone: number format; phone keyword nearby") } else { (0.85, "phone: number format") });
+        return Some(if ctx {
+            (0.95, "phone: number format; phone keyword nearby")
+        } else {
+            (0.85, "phone: number format")
+        });
     }
     // Unformatted numbers are phones only when the conversation says so.
     let plain = s.plain() || s.spoken;

@@ -58,16 +58,27 @@ pub fn redact(text: &str, findings: &[Finding], style: &Style) -> String {
             continue;
         }
         out.push_str(&text[cursor..start]);
-        let span = &text[start..f.end];
-        match style {
-            Style::Mask => mask(span, 0, &mut out),
-            Style::KeepLast4 => mask(span, 4, &mut out),
-            Style::Token { key } => token(f.kind.name(), span, key, &mut out),
-        }
+        redact_span(f, &text[start..f.end], style, &mut out);
         cursor = f.end;
     }
     out.push_str(&text[cursor..]);
     out
+}
+
+/// Appends the redacted form of `span` (the text of finding `f`) to `out`.
+///
+/// A spoken value ("four one one one…") is masked whole under
+/// [`Style::KeepLast4`] (its last four letters are not its last four
+/// digits), and tokenised over its decoded digits, so a card read out and
+/// the same card typed give the same token.
+pub fn redact_span(f: &Finding, span: &str, style: &Style, out: &mut String) {
+    match style {
+        Style::Mask => mask(span, 0, out),
+        Style::KeepLast4 if f.spoken => mask(span, 0, out),
+        Style::KeepLast4 => mask(span, 4, out),
+        Style::Token { key } if f.spoken => token(f.kind.name(), &crate::spoken::digits_of(span), key, out),
+        Style::Token { key } => token(f.kind.name(), span, key, out),
+    }
 }
 
 /// Masks every alphanumeric char of `span` except the last `keep`.

@@ -828,7 +828,6 @@ fn iban_at(bytes: &[u8], start: usize) -> Option<usize> {
     (n == expected && bounded && iban(&buf[..n])).then_some(j)
 }
 
-
 /// End of a domain of at least two labels with an alphabetic TLD of two or
 /// more letters, starting at `start`.
 fn domain_end(bytes: &[u8], start: usize) -> Option<usize> {

@@ -48,6 +48,7 @@
 
 use std::io::{ErrorKind, Read};
 
+use crate::redact::{redact_span, Style};
 use crate::scan::{Config, Finding, Scanner};
 
 /// Bytes of context kept before the cursor (see the module docs).
@@ -95,13 +96,63 @@ impl StreamScanner {
     /// far, sorted by start, with global offsets. Each finding is returned
     /// exactly once over all calls to `push` and [`StreamScanner::finish`].
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Finding> {
+        let mut out = Vec::new();
         self.decode(chunk);
-        let boundary = self.buf.len().saturating_sub(AHEAD);
-        let cursor_local = self.cursor - self.buf_start;
-        if boundary < cursor_local + MIN_STEP {
-            return Vec::new();
+        self.advance(false, &mut |_, _, found, _| out.extend_from_slice(found));
+        out
+    }
+
+    /// Like [`StreamScanner::push`], calling `f` with each finding and the
+    /// text of its span (for masked output without keeping the stream).
+    pub fn push_with(&mut self, chunk: &[u8], mut f: impl FnMut(Finding, &str)) {
+        self.decode(chunk);
+        self.advance(false, &mut |buf, start, found, _| each_span(buf, start, found, &mut f));
+    }
+
+    /// Ends the stream: scans what is left and returns the remaining
+    /// findings with global offsets.
+    pub fn finish(mut self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.end_input();
+        self.advance(true, &mut |_, _, found, _| out.extend_from_slice(found));
+        out
+    }
+
+    /// Like [`StreamScanner::finish`], with each finding's span text.
+    pub fn finish_with(mut self, mut f: impl FnMut(Finding, &str)) {
+        self.end_input();
+        self.advance(true, &mut |buf, start, found, _| each_span(buf, start, found, &mut f));
+    }
+
+    /// An incomplete UTF-8 sequence at the end is invalid: one NUL per byte.
+    fn end_input(&mut self) {
+        for _ in 0..self.pending.len() {
+            self.buf.push('\0');
         }
-        let out = self.emit(cursor_local, Some(boundary));
+        self.pending.clear();
+    }
+
+    /// Scans the window if enough new text arrived (or `last`), hands
+    /// `sink` the window text, its global start, the decided findings and
+    /// the global offset (a char boundary) before which everything is
+    /// decided, then trims the window.
+    fn advance(&mut self, last: bool, sink: &mut dyn FnMut(&str, usize, &[Finding], usize)) {
+        let cursor_local = self.cursor - self.buf_start;
+        if last {
+            let found = self.emit(cursor_local, None);
+            sink(&self.buf, self.buf_start, &found, self.buf_start + self.buf.len());
+            return;
+        }
+        let boundary = self.buf.len().saturating_sub(AHEAD);
+        if boundary < cursor_local + MIN_STEP {
+            return;
+        }
+        let found = self.emit(cursor_local, Some(boundary));
+        let mut safe = boundary;
+        while !self.buf.is_char_boundary(safe) {
+            safe -= 1;
+        }
+        sink(&self.buf, self.buf_start, &found, self.buf_start + safe);
         self.cursor = self.buf_start + boundary;
         // Keep BACK bytes before the new cursor, cut on a char boundary.
         let mut keep_from = boundary.saturating_sub(BACK);
@@ -110,19 +161,6 @@ impl StreamScanner {
         }
         self.buf.drain(..keep_from);
         self.buf_start += keep_from;
-        out
-    }
-
-    /// Ends the stream: scans what is left and returns the remaining
-    /// findings with global offsets.
-    pub fn finish(mut self) -> Vec<Finding> {
-        // An incomplete UTF-8 sequence at the end is invalid: one NUL per byte.
-        for _ in 0..self.pending.len() {
-            self.buf.push('\0');
-        }
-        self.pending.clear();
-        let cursor_local = self.cursor - self.buf_start;
-        self.emit(cursor_local, None)
     }
 
     /// Global offset of the end of the bytes pushed so far.
@@ -179,6 +217,78 @@ impl StreamScanner {
             out.push(f);
         }
         out
+    }
+}
+
+fn each_span(buf: &str, start: usize, found: &[Finding], f: &mut impl FnMut(Finding, &str)) {
+    for x in found {
+        f(*x, buf.get(x.start - start..x.end - start).unwrap_or_default());
+    }
+}
+
+/// Redacts a stream in bounded memory: what [`crate::redact::redact`] does
+/// to a whole text, chunk by chunk. Output comes out as soon as it is
+/// decided (up to [`HOLD`] bytes behind the input). Invalid UTF-8 bytes come
+/// out as NUL, as the scanner sees them.
+#[derive(Debug)]
+pub struct StreamRedactor {
+    scanner: StreamScanner,
+    style: Style,
+    /// Global offset up to which output has been produced.
+    written: usize,
+    /// Findings redacted so far.
+    count: usize,
+}
+
+impl StreamRedactor {
+    /// A redactor at the start of a stream.
+    pub fn new(scanner: Scanner, style: Style) -> Self {
+        StreamRedactor { scanner: StreamScanner::with_scanner(scanner), style, written: 0, count: 0 }
+    }
+
+    /// Feeds `chunk`; appends the redacted text decided so far to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut String) {
+        self.scanner.decode(chunk);
+        let (style, written, count) = (&self.style, &mut self.written, &mut self.count);
+        self.scanner
+            .advance(false, &mut |buf, start, found, safe| write(buf, start, found, safe, style, written, count, out));
+    }
+
+    /// Ends the stream: appends the rest to `out`; returns how many
+    /// findings were redacted in all.
+    pub fn finish(mut self, out: &mut String) -> usize {
+        self.scanner.end_input();
+        let (style, written, count) = (&self.style, &mut self.written, &mut self.count);
+        self.scanner
+            .advance(true, &mut |buf, start, found, safe| write(buf, start, found, safe, style, written, count, out));
+        self.count
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write(
+    buf: &str,
+    start: usize,
+    found: &[Finding],
+    safe: usize,
+    style: &Style,
+    written: &mut usize,
+    count: &mut usize,
+    out: &mut String,
+) {
+    let local = |g: usize| g.saturating_sub(start);
+    for f in found {
+        if f.start < *written {
+            continue;
+        }
+        out.push_str(buf.get(local(*written)..local(f.start)).unwrap_or_default());
+        redact_span(f, buf.get(local(f.start)..local(f.end)).unwrap_or_default(), style, out);
+        *written = f.end;
+        *count += 1;
+    }
+    if safe > *written {
+        out.push_str(buf.get(local(*written)..local(safe)).unwrap_or_default());
+        *written = safe;
     }
 }
 

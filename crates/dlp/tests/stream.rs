@@ -8,8 +8,9 @@
 
 use std::io::Cursor;
 
+use bposhield_dlp::redact::{redact, Style};
 use bposhield_dlp::scan::{scan, Config, Finding, Kind, Scanner};
-use bposhield_dlp::stream::{scan_reader, StreamScanner, HOLD};
+use bposhield_dlp::stream::{scan_reader, StreamRedactor, StreamScanner, HOLD};
 use proptest::prelude::*;
 
 type Span = (Kind, usize, usize);
@@ -170,6 +171,20 @@ fn fragment() -> impl Strategy<Value = String> {
             "日本語",
             "naïve résumé",
             "database",
+            "four one one one one one one one one one one one one one one one",
+            "five three six, two two, one two three four",
+            "double four triple one oh",
+            "your social security number",
+            "call me on (415) 555-0132 ext. 12",
+            "+91 98765 43210",
+            "date of birth 14 March 1985",
+            "dob 03/14/1985",
+            "the cvv is 123",
+            "expiry 08/27",
+            "passport K1234567",
+            "account number 0012345678901",
+            "４１１１ １１１１ １１１１ １１１１",
+            "one moment please",
         ])
         .prop_map(str::to_string),
         "[a-zé日]{1,12}",
@@ -182,11 +197,11 @@ fn fragment() -> impl Strategy<Value = String> {
 /// of alphanumeric fragments could form an e-mail local part longer than
 /// the 254-byte cap, which the streaming scanner drops by design.
 fn separator() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec![" ", "\n", ", ", "; ", " (", ") ", "\t", " - ", ". "])
+    prop::sample::select(vec![" ", "\n", ", ", "; ", " (", ") ", "\t", " - ", ". ", "\nAgent: ", "\nCustomer: "])
 }
 
 fn text() -> impl Strategy<Value = String> {
-    prop::collection::vec((fragment(), separator()), 0..250)
+    prop::collection::vec((fragment(), separator()), 0..400)
         .prop_map(|parts| parts.into_iter().map(|(f, s)| f + s).collect())
 }
 
@@ -199,6 +214,27 @@ proptest! {
         let expected = whole(&text);
         let got = spans(&stream_chunks(text.as_bytes(), &sizes));
         prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn stream_redactor_equals_whole_redaction(
+        text in text(),
+        sizes in prop::collection::vec(1usize..3000, 1..20),
+        style in 0usize..3,
+    ) {
+        let style = [Style::Mask, Style::KeepLast4, Style::Token { key: b"0123456789abcdef".to_vec() }][style].clone();
+        let expected = redact(&text, &scan(&text, &Config::default()), &style);
+        let mut r = StreamRedactor::new(Scanner::builtin(), style);
+        let (mut out, mut i, mut k) = (String::new(), 0, 0);
+        let bytes = text.as_bytes();
+        while i < bytes.len() {
+            let n = sizes[k % sizes.len()].min(bytes.len() - i);
+            r.push(&bytes[i..i + n], &mut out);
+            i += n;
+            k += 1;
+        }
+        r.finish(&mut out);
+        prop_assert_eq!(out, expected);
     }
 
     #[test]
