@@ -1,8 +1,10 @@
 //! `bposhield dlp scan|redact`: the PII engine on files, directories and pipes. Needs no
-//! configuration and no database.
+//! configuration and no database. Both stream their input in 1 MiB chunks, so memory stays
+//! bounded (a few MiB) whatever the size of a file.
 
-use bposhield_dlp::redact::{redact, Style};
-use bposhield_dlp::scan::{scan, Config, Finding, Kind, KindSet};
+use bposhield_dlp::redact::{redact_span, Style};
+use bposhield_dlp::scan::{Config, CustomPattern, Finding, Kind, KindSet, Scanner};
+use bposhield_dlp::stream::{StreamRedactor, StreamScanner};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,6 +12,9 @@ use std::time::Instant;
 
 /// Exit status of `dlp scan --fail-on-find` when something was found.
 pub const FOUND_EXIT: i32 = 3;
+
+/// Read size of the streaming scan.
+const CHUNK: usize = 1 << 20;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DlpCommand {
@@ -48,12 +53,21 @@ pub enum DlpCommand {
 /// What to look for.
 #[derive(clap::Args, Debug)]
 pub struct ScanOpts {
-    /// Only these types (comma-separated): card, ssn, aadhaar, pan, iban, email, aba_routing.
+    /// Only these types (comma-separated): card, ssn, aadhaar, pan, iban, email,
+    /// aba_routing, bank_account, phone, cvv, expiry, dob, passport, custom.
     #[arg(long, value_delimiter = ',')]
     types: Vec<String>,
     /// Report findings scoring at least this (0-1).
     #[arg(long, default_value_t = 0.5)]
     min_score: f32,
+    /// An extra context keyword for a type, as `TYPE=WORDS` (repeatable), e.g.
+    /// `ssn=seguro social`.
+    #[arg(long = "keyword", value_name = "TYPE=WORDS")]
+    keywords: Vec<String>,
+    /// A custom pattern, as `NAME=REGEX` (repeatable), reported as type CUSTOM with
+    /// its name, e.g. `EMPLOYEE_ID=\bEMP-\d{6}\b`.
+    #[arg(long = "pattern", value_name = "NAME=REGEX")]
+    patterns: Vec<String>,
 }
 
 impl ScanOpts {
@@ -65,15 +79,28 @@ impl ScanOpts {
         if !self.types.is_empty() {
             let mut set = KindSet::empty();
             for t in &self.types {
-                let k = Kind::ALL
-                    .into_iter()
-                    .find(|k| k.name().eq_ignore_ascii_case(t.trim()))
+                let k = Kind::from_name(t.trim())
                     .ok_or_else(|| anyhow::anyhow!("unknown type `{t}`; known: {}", kinds_list()))?;
                 set = set.with(k);
             }
             cfg.kinds = set;
         }
+        for k in &self.keywords {
+            let (t, w) = k.split_once('=').ok_or_else(|| anyhow::anyhow!("--keyword `{k}`: expected TYPE=WORDS"))?;
+            let kind = Kind::from_name(t.trim())
+                .ok_or_else(|| anyhow::anyhow!("--keyword `{k}`: unknown type `{t}`; known: {}", kinds_list()))?;
+            cfg.keywords.push((kind, w.trim().to_lowercase()));
+        }
+        for p in &self.patterns {
+            let (name, re) =
+                p.split_once('=').ok_or_else(|| anyhow::anyhow!("--pattern `{p}`: expected NAME=REGEX"))?;
+            cfg.custom.push(CustomPattern { name: name.trim().into(), regex: re.into(), score: 0.8, keywords: vec![] });
+        }
         Ok(cfg)
+    }
+
+    fn scanner(&self) -> anyhow::Result<Scanner> {
+        Scanner::new(self.config()?).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -85,7 +112,7 @@ fn kinds_list() -> String {
 pub fn run(cmd: DlpCommand) -> anyhow::Result<bool> {
     match cmd {
         DlpCommand::Scan { paths, opts, fail_on_find } => {
-            let found = scan_paths(&paths, &opts.config()?)?;
+            let found = scan_paths(&paths, &opts.scanner()?)?;
             Ok(fail_on_find && found > 0)
         }
         DlpCommand::Redact { input, out, style, key_file, opts } => {
@@ -101,31 +128,63 @@ pub fn run(cmd: DlpCommand) -> anyhow::Result<bool> {
                 ("last4", _) => Style::KeepLast4,
                 _ => Style::Mask,
             };
-            let text = read_text(&input)?;
-            let findings = scan(&text, &opts.config()?);
-            let redacted = redact(&text, &findings, &style);
-            match out {
-                Some(p) => std::fs::write(&p, redacted).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-                None => std::io::stdout().write_all(redacted.as_bytes())?,
+            let scanner = opts.scanner()?;
+            let mut reader = open(&input)?;
+            // Write to a temporary file beside the target and rename it at the end, so a
+            // failed run never leaves a half-redacted file where the output should be.
+            let (mut sink, tmp): (Box<dyn Write>, Option<(PathBuf, PathBuf)>) = match &out {
+                Some(p) => {
+                    let tmp = p.with_extension("bposhield-partial");
+                    let f = std::fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+                    (Box::new(std::io::BufWriter::new(f)), Some((tmp, p.clone())))
+                }
+                None => (Box::new(std::io::BufWriter::new(std::io::stdout().lock())), None),
+            };
+            let mut r = StreamRedactor::new(scanner, style);
+            let mut chunk = vec![0u8; CHUNK];
+            let mut text = String::new();
+            loop {
+                let n = read_some(&mut reader, &mut chunk).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+                if n == 0 {
+                    break;
+                }
+                r.push(&chunk[..n], &mut text);
+                sink.write_all(text.as_bytes())?;
+                text.clear();
             }
-            eprintln!("redacted {} findings", findings.len());
+            let count = r.finish(&mut text);
+            sink.write_all(text.as_bytes())?;
+            sink.flush()?;
+            drop(sink);
+            if let Some((tmp, p)) = tmp {
+                std::fs::rename(&tmp, &p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            }
+            eprintln!("redacted {count} findings");
             Ok(false)
         }
     }
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
+fn open(path: &Path) -> anyhow::Result<Box<dyn Read>> {
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes)?;
-    } else {
-        bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok(Box::new(std::io::stdin().lock()));
     }
-    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
+    let f = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Box::new(f))
 }
 
-/// Every file under the given paths (directories walked recursively, sorted).
-fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// One `read`, retried on EINTR.
+fn read_some(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Every file under the given paths (directories walked recursively, sorted), with its size.
+fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, u64)>> {
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = paths.iter().rev().cloned().collect();
     while let Some(p) = stack.pop() {
@@ -135,68 +194,143 @@ fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             entries.sort();
             stack.extend(entries.into_iter().rev());
         } else if meta.is_file() {
-            out.push(p);
+            out.push((p, meta.len()));
         }
     }
     Ok(out)
 }
 
-fn scan_paths(paths: &[PathBuf], cfg: &Config) -> anyhow::Result<u64> {
+/// A one-line progress bar on stderr (only when stderr is a terminal).
+struct Progress {
+    on: bool,
+    total_bytes: u64,
+    files: usize,
+    last: Instant,
+}
+
+impl Progress {
+    fn show(&mut self, done_files: usize, bytes: u64, found: u64, force: bool) {
+        if !self.on || (!force && self.last.elapsed().as_millis() < 100) {
+            return;
+        }
+        self.last = Instant::now();
+        let frac = if self.total_bytes == 0 { 1.0 } else { (bytes as f64 / self.total_bytes as f64).min(1.0) };
+        let filled = (frac * 30.0).round() as usize;
+        eprint!(
+            "\r[{}{}] {:>3.0}% {done_files}/{} files, {:.1}/{:.1} MB, {found} findings ",
+            "#".repeat(filled),
+            "-".repeat(30 - filled),
+            frac * 100.0,
+            self.files,
+            bytes as f64 / 1e6,
+            self.total_bytes as f64 / 1e6
+        );
+    }
+}
+
+fn scan_paths(paths: &[PathBuf], scanner: &Scanner) -> anyhow::Result<u64> {
     let started = Instant::now();
     let stdin_only = paths.is_empty() || (paths.len() == 1 && paths[0].as_os_str() == "-");
-    let list = if stdin_only { vec![PathBuf::from("-")] } else { files(paths)? };
-    let progress = list.len() > 1 && std::io::stderr().is_terminal();
+    let list = if stdin_only { vec![(PathBuf::from("-"), 0)] } else { files(paths)? };
+    let mut progress = Progress {
+        on: list.len() > 1 && std::io::stderr().is_terminal(),
+        total_bytes: list.iter().map(|(_, n)| n).sum(),
+        files: list.len(),
+        last: Instant::now(),
+    };
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut per_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let (mut bytes, mut skipped, mut total) = (0u64, 0u64, 0u64);
-    for (n, path) in list.iter().enumerate() {
-        let text = match read_text(path) {
-            Ok(t) => t,
+    let (mut bytes, mut skipped) = (0u64, 0u64);
+    // Shared by the finding callback and the progress bar.
+    let total = std::cell::Cell::new(0u64);
+    let mut chunk = vec![0u8; CHUNK];
+    for (n, (path, _)) in list.iter().enumerate() {
+        let mut reader = match open(path) {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("skipped: {e}");
                 skipped += 1;
                 continue;
             }
         };
-        bytes += text.len() as u64;
-        for f in scan(&text, cfg) {
+        let mut s = StreamScanner::with_scanner(scanner.clone());
+        let mut err = None;
+        let mut emit = |f: Finding, span: &str| {
             *per_kind.entry(f.kind.name()).or_default() += 1;
-            total += 1;
-            writeln!(stdout, "{}", finding_line(path, &text, &f))?;
+            total.set(total.get() + 1);
+            if let Err(e) = writeln!(stdout, "{}", finding_line(path, scanner, span, &f)) {
+                err.get_or_insert(e);
+            }
+        };
+        loop {
+            match read_some(&mut reader, &mut chunk) {
+                Ok(0) => break,
+                Ok(k) => {
+                    bytes += k as u64;
+                    s.push_with(&chunk[..k], &mut emit);
+                }
+                Err(e) => {
+                    eprintln!("{}: read error after {} bytes: {e}", path.display(), s.position());
+                    skipped += 1;
+                    break;
+                }
+            }
+            progress.show(n, bytes, total.get(), false);
         }
-        if progress {
-            eprint!("\r[{}/{}] {:.1} MB, {total} findings", n + 1, list.len(), bytes as f64 / 1e6);
+        s.finish_with(&mut emit);
+        if let Some(e) = err {
+            // Most likely a closed pipe (`| head`): stop quietly.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(total.get());
+            }
+            return Err(e.into());
         }
+        progress.show(n + 1, bytes, total.get(), true);
     }
     stdout.flush()?;
-    if progress {
+    if progress.on {
         eprintln!();
     }
     let secs = started.elapsed().as_secs_f64();
     let kinds: Vec<String> = per_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let total = total.get();
     eprintln!(
-        "scanned {} file(s), {:.1} MB in {secs:.2} s ({:.0} MB/s); {skipped} skipped; {total} findings{}{}",
+        "scanned {} file(s), {:.1} MB in {secs:.2} s ({:.0} MB/s, peak memory {}); {skipped} skipped; {total} findings{}{}",
         list.len() - usize::try_from(skipped).unwrap_or(0),
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / secs.max(1e-9),
+        peak_rss().map_or_else(|| "unknown".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         if kinds.is_empty() { "" } else { ": " },
         kinds.join(", ")
     );
     Ok(total)
 }
 
+/// Peak resident memory of this process in KiB (Linux `VmHWM`).
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// One JSON line: never the raw value, only its masked form (all but the last four).
-fn finding_line(path: &Path, text: &str, f: &Finding) -> String {
-    let span = &text[f.start..f.end];
-    let masked = redact(span, &[Finding { start: 0, end: span.len(), ..*f }], &Style::KeepLast4);
-    serde_json::json!({
+fn finding_line(path: &Path, scanner: &Scanner, span: &str, f: &Finding) -> String {
+    let mut masked = String::new();
+    redact_span(f, span, &Style::KeepLast4, &mut masked);
+    let mut v = serde_json::json!({
         "path": path.display().to_string(),
         "type": f.kind.name(),
         "start": f.start,
         "end": f.end,
         "score": (f64::from(f.score) * 100.0).round() / 100.0,
         "reason": f.reason,
+        "spoken": f.spoken,
         "masked": masked,
-    })
-    .to_string()
+    });
+    if f.kind == Kind::Custom {
+        if let Some(p) = scanner.config().custom.get(usize::from(f.pattern)) {
+            v["pattern"] = serde_json::Value::String(p.name.clone());
+        }
+    }
+    v.to_string()
 }

@@ -348,4 +348,32 @@ fn dlp_scans_directories_and_redacts() {
     assert!(out.contains("customer: **** **** **** 3222, ssn ***-**-6789"), "{out}");
     let o = run(&dir, &["dlp", "scan", "--types", "nope", &calls], None);
     assert!(!o.status.success() && text(&o).contains("unknown type"), "{}", text(&o));
+    // Spoken numbers, a custom pattern and an extra keyword, per call.
+    let said = "agent: your card number\ncustomer: four one one one one one one one one one one one one one one one\n\
+                badge EMP-123456, seguro 536221234\n";
+    let o = run(
+        &dir,
+        &["dlp", "scan", "--pattern", r"EMPLOYEE_ID=\bEMP-\d{6}\b", "--keyword", "ssn=seguro", "-"],
+        Some(said),
+    );
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(&str, bool)> =
+        lines.iter().map(|l| (l["type"].as_str().unwrap(), l["spoken"].as_bool().unwrap())).collect();
+    assert_eq!(got, [("CARD", true), ("CUSTOM", false), ("SSN", false)], "{lines:?}");
+    assert_eq!(lines[1]["pattern"], "EMPLOYEE_ID");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("four one"), "spoken value masked whole");
+    let o = run(&dir, &["dlp", "scan", "--pattern", "X=(", "-"], Some(""));
+    assert!(!o.status.success() && text(&o).contains("custom pattern `X`"), "{}", text(&o));
+    // Redaction to a file, streamed over a multi-chunk input.
+    let big = dir.join("big.txt");
+    let line = "agent: and the card?\ncustomer: 4111 1111 1111 1111 thanks\n";
+    std::fs::write(&big, line.repeat(60_000)).unwrap();
+    let red = dir.join("big.redacted.txt");
+    let o = run(&dir, &["dlp", "redact", "--out", &red.display().to_string(), &big.display().to_string()], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("redacted 60000 findings"), "{}", text(&o));
+    let out = std::fs::read_to_string(&red).unwrap();
+    assert_eq!(out.len(), line.len() * 60_000);
+    assert!(!out.contains("4111") && out.contains("**** **** **** ****"));
 }
