@@ -43,6 +43,9 @@ pub enum BenchCommand {
     Ledger(crate::bench_ledger::LedgerBench),
     /// Full reconciliation of a generated 300,000-person BPO; SCIM leaver latency to a real slapd.
     Identity(crate::bench_identity::IdentityBench),
+    /// PII engine: MB/s on typical and PII-dense transcripts beside a memchr floor and
+    /// Presidio, streaming peak memory; `--accuracy`: precision and recall per type.
+    Dlp(crate::bench_dlp::DlpBench),
 }
 
 struct Sample {
@@ -57,6 +60,7 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Http { connections, seconds, rounds, client } => (connections, seconds, rounds, client),
         BenchCommand::Ledger(b) => return crate::bench_ledger::run(cfg, b).await,
         BenchCommand::Identity(b) => return crate::bench_identity::run(cfg, b).await,
+        BenchCommand::Dlp(b) => return crate::bench_dlp::run(b),
     };
     let wrk = match client.as_str() {
         "builtin" => None,

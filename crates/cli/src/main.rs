@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod bench_dlp;
 mod bench_identity;
 mod bench_ledger;
 mod demo;

@@ -59,7 +59,10 @@ pub(crate) fn ctx_of(kind: Kind) -> Option<Ctx> {
 }
 
 const BUILT_IN: &[(Ctx, &[&str])] = &[
-    (Ctx::Card, &["card", "visa", "mastercard", "amex", "credit", "debit", "rupay", "discover", "maestro"]),
+    (
+        Ctx::Card,
+        &["card", "visa", "mastercard", "amex", "credit", "debit", "rupay", "discover", "maestro", "cc", "ccn"],
+    ),
     (
         Ctx::Cvv,
         &[
@@ -96,7 +99,7 @@ const BUILT_IN: &[(Ctx, &[&str])] = &[
             "good thru",
         ],
     ),
-    (Ctx::Ssn, &["ssn", "social security", "social", "ss number", "ss#"]),
+    (Ctx::Ssn, &["ssn", "social security", "social", "ss number", "ss#", "soc sec", "soc. sec", "social sec"]),
     (Ctx::Aadhaar, &["aadhaar", "aadhar", "adhaar", "uidai", "uid"]),
     (Ctx::Aba, &["routing", "aba", "rtn", "transit number"]),
     (
@@ -138,21 +141,25 @@ const BUILT_IN: &[(Ctx, &[&str])] = &[
         &[
             "order",
             "tracking",
-            "track",
             "reference",
             "ref",
             "ticket",
             "confirmation",
             "invoice",
             "claim",
-            "booking",
-            "case",
+            "booking reference",
+            "booking id",
+            "booking number",
+            "case number",
+            "case id",
+            "case no",
+            "policy number",
+            "policy no",
             "transaction",
             "txn",
             "awb",
             "consignment",
             "shipment",
-            "policy",
             "serial",
             "imei",
             "model",
@@ -222,8 +229,8 @@ pub(crate) struct Context<'k> {
     kw: &'k Keywords,
     /// Bytes before this offset have been read.
     read: usize,
-    /// Start of the latest keyword of each class read so far.
-    last: [Option<usize>; N_CTX],
+    /// Start and end of the latest keyword of each class read so far.
+    last: [Option<(usize, usize)>; N_CTX],
 }
 
 impl<'k> Context<'k> {
@@ -245,7 +252,7 @@ impl<'k> Context<'k> {
         }
         let mut last = [None; N_CTX];
         for (slot, seen) in last.iter_mut().zip(self.last) {
-            *slot = seen.filter(|&s| s >= lo && s < pos);
+            *slot = seen.filter(|&(s, e)| s >= lo && e <= pos);
         }
         Window { pos, lo, last }
     }
@@ -263,7 +270,7 @@ impl<'k> Context<'k> {
                         && bytes[i..end].eq_ignore_ascii_case(kw)
                         && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
                     {
-                        self.last[*ctx as usize] = Some(i);
+                        self.last[*ctx as usize] = Some((i, end));
                     }
                 }
                 // Skip the rest of the word.
@@ -294,7 +301,7 @@ fn window_start(bytes: &[u8], pos: usize) -> usize {
 pub(crate) struct Window {
     pos: usize,
     lo: usize,
-    last: [Option<usize>; N_CTX],
+    last: [Option<(usize, usize)>; N_CTX],
 }
 
 impl Window {
@@ -305,7 +312,7 @@ impl Window {
 
     /// Distance from the latest keyword of `ctx` to the candidate.
     pub(crate) fn distance(&self, ctx: Ctx) -> Option<usize> {
-        self.last[ctx as usize].map(|s| self.pos - s)
+        self.last[ctx as usize].map(|(s, _)| self.pos - s)
     }
 
     /// Whether `ctx` has a keyword and it is the nearest among `rivals`
@@ -315,13 +322,25 @@ impl Window {
         rivals.iter().all(|&r| r == ctx || self.distance(r).is_none_or(|rd| rd >= d))
     }
 
-    /// Whether a negative keyword ("order", "ticket", …) on the candidate's
-    /// own line is nearer than any keyword of `ctx`: then a number that
-    /// would be reported without context is a reference number instead.
+    /// Whether a keyword of `ctx` is in the window with no digit between it
+    /// and the candidate: "CVV: 123 … Address: 1600 Main St" gives the
+    /// keyword to 123, not to 1600.
+    pub(crate) fn fresh(&self, ctx: Ctx, bytes: &[u8]) -> bool {
+        self.last[ctx as usize].is_some_and(|(_, e)| !bytes[e..self.pos].iter().any(u8::is_ascii_digit))
+    }
+
+    /// Whether a negative keyword ("order", "tracking", …) in the window is
+    /// nearer than any keyword of `ctx`: then a number that would be
+    /// reported without context is a reference number instead. A keyword of
+    /// `ctx` on the same line as the negative one still counts ("the date of
+    /// birth on the policy").
     pub(crate) fn negated(&self, ctx: Ctx, bytes: &[u8]) -> bool {
-        let Some(neg) = self.last[Ctx::Negative as usize] else { return false };
-        let same_line = memchr::memchr(b'\n', &bytes[neg..self.pos]).is_none();
-        same_line && self.last[ctx as usize].is_none_or(|s| s < neg)
+        let Some((neg, _)) = self.last[Ctx::Negative as usize] else { return false };
+        match self.last[ctx as usize] {
+            None => true,
+            Some((s, _)) if s > neg => false,
+            Some((s, _)) => memchr::memchr(b'\n', &bytes[s..neg]).is_some(),
+        }
     }
 
     /// Lower bound of the window (for tests of the margins).

@@ -54,6 +54,8 @@ pub(crate) struct Run {
     pub(crate) len: usize,
     /// Byte ranges of the first groups.
     pub(crate) spans: [(usize, usize); GROUPS],
+    /// The separator byte after each of the first groups.
+    pub(crate) seps: [u8; GROUPS],
     pub(crate) shape: Shape,
 }
 
@@ -67,8 +69,15 @@ impl Run {
 /// `(` just before it belongs to the run (phone forms); so do parentheses
 /// around a later group (`+1 (415) 555-0132`).
 pub(crate) fn read_run(bytes: &[u8], start: usize) -> Run {
-    let mut run =
-        Run { start, end: start, digits: [0; RUN_DIGITS], len: 0, spans: [(0, 0); GROUPS], shape: Shape::default() };
+    let mut run = Run {
+        start,
+        end: start,
+        digits: [0; RUN_DIGITS],
+        len: 0,
+        spans: [(0, 0); GROUPS],
+        seps: [0; GROUPS],
+        shape: Shape::default(),
+    };
     if start > 0 && bytes[start - 1] == b'+' && (start < 2 || !bytes[start - 2].is_ascii_alphanumeric()) {
         run.start = start - 1;
         run.shape.plus = true;
@@ -105,6 +114,14 @@ pub(crate) fn read_run(bytes: &[u8], start: usize) -> Run {
                 continue;
             }
         }
+        // `+44 (0)20 …`: the national trunk prefix, written but not dialled.
+        if run.shape.plus && g == 0 && bytes.get(j..j + 4) == Some(b" (0)") {
+            let k = if bytes.get(j + 4) == Some(&b' ') { j + 5 } else { j + 4 };
+            if bytes.get(k).is_some_and(u8::is_ascii_digit) {
+                j = k;
+                continue;
+            }
+        }
         // `+1 (415)`: an opening parenthesis after the country code.
         if run.shape.plus && g == 0 && bytes.get(j..j + 2) == Some(b" (") {
             if bytes.get(j + 2).is_some_and(u8::is_ascii_digit) {
@@ -116,6 +133,9 @@ pub(crate) fn read_run(bytes: &[u8], start: usize) -> Run {
         }
         match (bytes.get(j), bytes.get(j + 1)) {
             (Some(&sep @ (b' ' | b'-' | b'.' | b'/')), Some(next)) if next.is_ascii_digit() => {
+                if let Some(slot) = run.seps.get_mut(g) {
+                    *slot = sep;
+                }
                 match run.shape.sep {
                     None if !mixed => run.shape.sep = Some(sep),
                     Some(s) if s != sep => {
@@ -194,7 +214,7 @@ fn month(w: &[u8]) -> Option<u8> {
         .map(|k| k as u8 + 1)
 }
 
-fn number(bytes: &[u8]) -> u32 {
+pub(crate) fn number(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0u32, |n, &b| n.saturating_mul(10).saturating_add(u32::from(b.wrapping_sub(b'0'))))
 }
 
@@ -307,6 +327,9 @@ const PLAIN_RIVALS: &[Ctx] = &[
     Ctx::Card,
 ];
 
+/// The context classes that compete for a short code (CVV, expiry).
+const CODE_RIVALS: &[Ctx] = &[Ctx::Cvv, Ctx::Expiry, Ctx::Dob, Ctx::Phone, Ctx::Bank, Ctx::Ssn, Ctx::Passport];
+
 /// Pushes every kind `c` is valid for onto `out`; returns how many.
 pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Finding>) -> usize {
     let before = out.len();
@@ -320,7 +343,7 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
     // The context kind whose keyword is nearest gets a bonus, so a plain
     // 9-digit number after "routing" is ABA, after "social" an SSN.
     let nearest = |ctx: Ctx| w.nearest_of(ctx, PLAIN_RIVALS);
-    let bonus = |ctx: Ctx| if nearest(ctx) { 0.05 } else { 0.0 };
+    let bonus = |ctx: Ctx| if nearest(ctx) { 0.1 } else { 0.0 };
     // Any grouping, even mixed separators: IIN + length + Luhn is strong.
     let card_like_shape = !s.plus && !s.paren;
 
@@ -353,7 +376,7 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
     if n == 9 && ssn_digits(d) {
         let grouped = s.is(&[3, 2, 4], b" -");
         if w.has(Ctx::Ssn) && (grouped || s.plain() || spoken) && !w.negated(Ctx::Ssn, bytes) {
-            push(Kind::Ssn, 0.9 + bonus(Ctx::Ssn), "ssn: valid area/group/serial; SSN keyword nearby");
+            push(Kind::Ssn, 0.82 + bonus(Ctx::Ssn), "ssn: valid area/group/serial; SSN keyword nearby");
         } else if grouped && !w.negated(Ctx::Ssn, bytes) {
             push(Kind::Ssn, 0.85, "ssn: 3-2-4 grouping, valid area/group/serial");
         }
@@ -361,7 +384,7 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
 
     // ABA routing number.
     if n == 9 && (s.plain() || spoken) && aba_routing(d) && w.has(Ctx::Aba) && !w.negated(Ctx::Aba, bytes) {
-        push(Kind::AbaRouting, 0.88 + bonus(Ctx::Aba), "aba: prefix and check digit valid; routing keyword nearby");
+        push(Kind::AbaRouting, 0.83 + bonus(Ctx::Aba), "aba: prefix and check digit valid; routing keyword nearby");
     }
 
     // Aadhaar.
@@ -375,7 +398,7 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
 
     // Passport: 9 digits (US) with the keyword.
     if (8..=9).contains(&n) && (s.plain() || spoken) && w.has(Ctx::Passport) && !w.negated(Ctx::Passport, bytes) {
-        push(Kind::Passport, 0.88 + bonus(Ctx::Passport), "passport: number shape; passport keyword nearby");
+        push(Kind::Passport, 0.8 + bonus(Ctx::Passport), "passport: number shape; passport keyword nearby");
     }
 
     // Bank account number with the keyword.
@@ -384,7 +407,8 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
         && w.has(Ctx::Bank)
         && !w.negated(Ctx::Bank, bytes)
     {
-        push(Kind::BankAccount, 0.85 + bonus(Ctx::Bank), "bank account: 8-17 digits; account keyword nearby");
+        // Below an unkeyed card (0.9): a card-valid number is handled as a card.
+        push(Kind::BankAccount, 0.78 + bonus(Ctx::Bank), "bank account: 8-17 digits; account keyword nearby");
     }
 
     // Phone numbers.
@@ -392,9 +416,10 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
         push(Kind::Phone, score, reason);
     }
 
-    // CVV: 3-4 digits with the keyword, or right after a card number.
+    // CVV: 3-4 digits with the keyword (card words do not compete: "the
+    // code on the back of the card"), or right after a card number.
     if (3..=4).contains(&n) && (s.plain() || spoken) {
-        if w.has(Ctx::Cvv) && nearest(Ctx::Cvv) {
+        if w.fresh(Ctx::Cvv, bytes) && w.nearest_of(Ctx::Cvv, CODE_RIVALS) {
             push(Kind::Cvv, 0.9, "cvv: 3-4 digits; security-code keyword nearby");
         } else if c.near_card && !w.has(Ctx::Expiry) && !w.has(Ctx::Phone) {
             push(Kind::Cvv, 0.7, "cvv: 3-4 digits right after a card number");
@@ -402,7 +427,7 @@ pub(crate) fn classify(bytes: &[u8], c: &Cand<'_>, w: &Window, out: &mut Vec<Fin
     }
 
     // Expiry: MM/YY, MM/YYYY, MM-YY, MM YY, MMYY (spoken).
-    if let Some(score) = expiry(d, s, w, c.near_card) {
+    if let Some(score) = expiry(d, s, w, bytes, c.near_card) {
         push(Kind::Expiry, score, "expiry: valid month and year; card or expiry keyword nearby");
     }
 
@@ -470,7 +495,7 @@ fn phone(d: &[u8], s: &Shape, w: &Window, bytes: &[u8]) -> Option<(f32, &'static
     (plain && ctx && national).then_some((0.9, "phone: national number; phone keyword nearby"))
 }
 
-fn expiry(d: &[u8], s: &Shape, w: &Window, near_card: bool) -> Option<f32> {
+fn expiry(d: &[u8], s: &Shape, w: &Window, bytes: &[u8], near_card: bool) -> Option<f32> {
     let (mm, yy) = match d.len() {
         4 => (&d[..2], &d[2..]),
         6 => (&d[..2], &d[2..]),
@@ -484,7 +509,7 @@ fn expiry(d: &[u8], s: &Shape, w: &Window, near_card: bool) -> Option<f32> {
     }
     let slash_shape = s.group_count == 2 && s.sep.is_some_and(|x| x == b'/' || x == b'-');
     let space_shape = s.group_count == 2 && s.sep == Some(b' ') && s.groups[0] == 2;
-    let keyword = w.has(Ctx::Expiry) && w.nearest_of(Ctx::Expiry, &[Ctx::Cvv, Ctx::Dob, Ctx::Phone, Ctx::Bank]);
+    let keyword = w.fresh(Ctx::Expiry, bytes) && w.nearest_of(Ctx::Expiry, CODE_RIVALS);
     if keyword && (slash_shape || space_shape || s.plain() || s.spoken) {
         return Some(0.92);
     }

@@ -24,8 +24,8 @@
 //! - [`eval`]: [`eval::evaluate`] scores a detector against that corpus.
 
 mod context;
-mod digits;
 pub mod corpus;
+mod digits;
 pub mod eval;
 pub mod redact;
 pub mod scan;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::context::{Context, Ctx, Keywords};
-use crate::digits::{classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
+use crate::digits::{self, classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
 use crate::spoken;
 use crate::validate::{iban, iban_length, is_card, pan};
 
@@ -532,6 +532,19 @@ impl Pass<'_, '_> {
             self.word(j);
             return;
         }
+        // `1,250` or `61.35`: the digits after a thousands or decimal mark
+        // belong to an amount already passed.
+        if j >= 2 && matches!(bytes[j - 1], b',' | b'.') && bytes[j - 2].is_ascii_digit() {
+            let mut e = j;
+            while e < bytes.len()
+                && (bytes[e].is_ascii_digit()
+                    || (matches!(bytes[e], b',' | b'.') && bytes.get(e + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                e += 1;
+            }
+            self.consumed = e;
+            return;
+        }
         let run = read_run(bytes, j);
         if bytes.get(run.end).is_some_and(u8::is_ascii_alphabetic) {
             // `14th March 1985`, or a word that starts with digits (`4th`,
@@ -617,23 +630,52 @@ impl Pass<'_, '_> {
                 };
                 self.out.push(Finding { kind: Kind::Card, start, end, score, reason, spoken: false, pattern: 0 });
                 self.last_card_end = Some(end);
-                // What follows in the same run (`08/27 123`) is read as a
-                // run of its own, with the card just before it.
                 if b < groups.len() {
-                    let rest = read_run(self.bytes, groups[b].0);
-                    if rest.len <= RUN_DIGITS {
-                        let window = self.ctx.at(self.bytes, rest.start);
-                        let cand = Cand {
-                            start: rest.start,
-                            end: rest.end,
-                            digits: rest.digits(),
-                            shape: rest.shape,
-                            near_card: true,
-                        };
-                        classify(self.bytes, &cand, &window, &mut self.out);
-                    }
+                    self.after_card(run, b);
                 }
                 return;
+            }
+        }
+    }
+
+    /// Groups typed after a card in the same run (`01/27 841`): an expiry
+    /// (two groups joined by `/` or `-`), then a security code (3-4 digits).
+    /// Anything else is read as a run of its own.
+    fn after_card(&mut self, run: &Run, from: usize) {
+        let count = run.shape.group_count.min(run.spans.len());
+        let len = |k: usize| run.spans[k].1 - run.spans[k].0;
+        let text = |k: usize| &self.bytes[run.spans[k].0..run.spans[k].1];
+        let mut k = from;
+        let push = |out: &mut Vec<Finding>, kind, (start, end), reason| {
+            out.push(Finding { kind, start, end, score: 0.8, reason, spoken: false, pattern: 0 });
+        };
+        if k + 1 < count
+            && matches!(run.seps[k], b'/' | b'-')
+            && (1..=2).contains(&len(k))
+            && matches!(len(k + 1), 2 | 4)
+            && (1..=12).contains(&digits::number(text(k)))
+        {
+            let reason = "expiry: month/year typed right after a card number";
+            push(&mut self.out, Kind::Expiry, (run.spans[k].0, run.spans[k + 1].1), reason);
+            k += 2;
+        }
+        if k + 1 == count && (3..=4).contains(&len(k)) {
+            let reason = "cvv: 3-4 digits typed right after a card number";
+            push(&mut self.out, Kind::Cvv, run.spans[k], reason);
+            return;
+        }
+        if k == from {
+            let rest = read_run(self.bytes, run.spans[k].0);
+            if rest.len <= RUN_DIGITS {
+                let window = self.ctx.at(self.bytes, rest.start);
+                let cand = Cand {
+                    start: rest.start,
+                    end: rest.end,
+                    digits: rest.digits(),
+                    shape: rest.shape,
+                    near_card: true,
+                };
+                classify(self.bytes, &cand, &window, &mut self.out);
             }
         }
     }
@@ -769,7 +811,7 @@ const MAX_DOMAIN: usize = 190;
 fn next_to_number_word(bytes: &[u8], start: usize, end: usize) -> bool {
     let after = {
         let mut i = end;
-        if matches!(bytes.get(i), Some(b' ' | b',' | b'-')) {
+        if matches!(bytes.get(i), Some(b' ' | b',' | b'-' | b'\n')) {
             i += 1;
         }
         let mut e = i;

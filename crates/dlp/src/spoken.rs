@@ -414,14 +414,41 @@ pub(crate) fn decode(bytes: &[u8], start: usize) -> Option<Run> {
             break;
         }
         let Some(resume) = label_end(bytes, interjection_end + 1) else { break };
-        if !starts_number(bytes, resume) {
-            break;
-        }
+        let Some(resume) = after_connectors(bytes, resume) else { break };
         bridged = true;
         new_segment(&mut run);
         i = resume;
     }
     (run.words > 0 && run.len > 0).then_some(run)
+}
+
+/// Words a speaker puts before the rest of a number ("and then four
+/// one…", "it's 4111…"): skipped when a run resumes after an interjection.
+const CONNECTORS: &[&[u8]] = &[
+    b"and", b"then", b"so", b"ok", b"okay", b"uh", b"um", b"yeah", b"yes", b"it's", b"its", b"the", b"rest", b"is",
+    b"next",
+];
+
+/// The first number token at `i` after at most three connector words.
+fn after_connectors(bytes: &[u8], mut i: usize) -> Option<usize> {
+    for _ in 0..4 {
+        if starts_number(bytes, i) {
+            return Some(i);
+        }
+        let mut e = i;
+        while e < bytes.len() && (bytes[e].is_ascii_alphabetic() || bytes[e] == b'\'') {
+            e += 1;
+        }
+        let w = &bytes[i..e];
+        if !CONNECTORS.iter().any(|c| c.eq_ignore_ascii_case(w)) {
+            return None;
+        }
+        i = e;
+        while matches!(bytes.get(i), Some(b' ' | b',')) {
+            i += 1;
+        }
+    }
+    None
 }
 
 fn new_segment(run: &mut Run) {

@@ -136,7 +136,7 @@ impl StreamScanner {
     /// `sink` the window text, its global start, the decided findings and
     /// the global offset (a char boundary) before which everything is
     /// decided, then trims the window.
-    fn advance(&mut self, last: bool, sink: &mut dyn FnMut(&str, usize, &[Finding], usize)) {
+    fn advance(&mut self, last: bool, sink: &mut WindowSink<'_>) {
         let cursor_local = self.cursor - self.buf_start;
         if last {
             let found = self.emit(cursor_local, None);
@@ -219,6 +219,10 @@ impl StreamScanner {
         out
     }
 }
+
+/// Receives a scanned window: its text, its global start, the findings
+/// decided in it, and the global offset before which everything is decided.
+type WindowSink<'a> = dyn FnMut(&str, usize, &[Finding], usize) + 'a;
 
 fn each_span(buf: &str, start: usize, found: &[Finding], f: &mut impl FnMut(Finding, &str)) {
     for x in found {
