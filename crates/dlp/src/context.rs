@@ -131,6 +131,13 @@ const BUILT_IN: &[(Ctx, &[&str])] = &[
             "whatsapp",
             "landline",
             "tel",
+            "call",
+            "call you",
+            "reach",
+            "contact",
+            "text me",
+            "sms",
+            "callback number",
         ],
     ),
     (Ctx::Dob, &["date of birth", "dob", "d.o.b", "born", "birth", "birthday", "birth date", "birthdate"]),
@@ -271,6 +278,9 @@ impl<'k> Context<'k> {
                         && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
                     {
                         self.last[*ctx as usize] = Some((i, end));
+                        // The longest keyword at a word start wins (`cvv2`
+                        // over `cvv`); buckets are sorted longest first.
+                        break;
                     }
                 }
                 // Skip the rest of the word.
@@ -294,6 +304,28 @@ fn window_start(bytes: &[u8], pos: usize) -> usize {
         (Some(_), Some(second)) => lo + second + 1,
         _ => lo,
     }
+}
+
+/// Whether `text` holds a number other than a time stamp (`[00:01:23]`,
+/// `14:32`): a time stamp between a question and its answer does not use
+/// up the question's keyword.
+pub(crate) fn has_number(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        if text[i].is_ascii_digit() {
+            let s = i;
+            while i < text.len() && text[i].is_ascii_digit() {
+                i += 1;
+            }
+            let timed = (s > 0 && text[s - 1] == b':') || text.get(i) == Some(&b':');
+            if !timed {
+                return true;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// The keywords seen in one candidate's context window.
@@ -326,7 +358,7 @@ impl Window {
     /// and the candidate: "CVV: 123 … Address: 1600 Main St" gives the
     /// keyword to 123, not to 1600.
     pub(crate) fn fresh(&self, ctx: Ctx, bytes: &[u8]) -> bool {
-        self.last[ctx as usize].is_some_and(|(_, e)| !bytes[e..self.pos].iter().any(u8::is_ascii_digit))
+        self.last[ctx as usize].is_some_and(|(_, e)| !has_number(&bytes[e..self.pos]))
     }
 
     /// Whether a negative keyword ("order", "tracking", …) in the window is

@@ -477,12 +477,24 @@ impl Pass<'_, '_> {
         if self.classify_span(&run.digits()[..n], run.bytes_of(0, n), shape) {
             return true;
         }
+        // Contiguous ranges of segments, longest first: "five nine one" /
+        // "Rep: right" / "50 two one one four" / "Rep: one moment" is an SSN
+        // in the first two segments, and "one" starts something else.
         let mut any = false;
-        if run.segment_count > 1 {
-            for k in 0..run.segment_count {
-                let (a, b) = run.segment(k);
-                if b > a {
-                    any |= self.classify_span(&run.digits()[a..b], run.bytes_of(a, b), shape);
+        let segs = run.segment_count;
+        if segs > 1 {
+            let mut taken = [false; 4];
+            for width in (1..segs).rev() {
+                for a in 0..=segs - width {
+                    let b = a + width;
+                    if taken[a..b].iter().any(|&t| t) {
+                        continue;
+                    }
+                    let (lo, hi) = (run.segment(a).0, run.segment(b - 1).1);
+                    if hi > lo && self.classify_span(&run.digits()[lo..hi], run.bytes_of(lo, hi), shape) {
+                        taken[a..b].iter_mut().for_each(|t| *t = true);
+                        any = true;
+                    }
                 }
             }
             if any {
@@ -513,14 +525,21 @@ impl Pass<'_, '_> {
         n > 0
     }
 
+    /// Whether a card number (or its expiry) ended shortly before `start`,
+    /// on the same line, with no other number in between.
     fn near_card(&self, start: usize) -> bool {
         self.last_card_end.is_some_and(|e| {
-            start >= e && start - e <= NEAR_CARD && memchr::memchr(b'\n', &self.bytes[e..start]).is_none()
+            let between = &self.bytes[e.min(start)..start];
+            start >= e
+                && start - e <= NEAR_CARD
+                && memchr::memchr(b'\n', between).is_none()
+                && !crate::context::has_number(between)
         })
     }
 
     fn note_cards(&mut self, from: usize) {
-        if let Some(end) = self.out[from..].iter().filter(|f| f.kind == Kind::Card).map(|f| f.end).max() {
+        let card = |f: &&Finding| matches!(f.kind, Kind::Card | Kind::Expiry);
+        if let Some(end) = self.out[from..].iter().filter(card).map(|f| f.end).max() {
             self.last_card_end = Some(end);
         }
     }
@@ -563,7 +582,7 @@ impl Pass<'_, '_> {
             return;
         }
         // Digits next to number words belong to a spoken run.
-        if run.shape.group_count == 1 && next_to_number_word(bytes, run.start, run.end) {
+        if next_to_number_word(bytes, run.start, run.end) {
             let start = spoken::run_start(bytes, j).max(prev).min(j);
             if self.spoken_at(start, run.end) {
                 return;
@@ -806,13 +825,16 @@ const MAX_LOCAL: usize = 64;
 /// Longest e-mail domain considered.
 const MAX_DOMAIN: usize = 190;
 
-/// Whether the token just before `start` or just after `end` (across one
-/// separator) is a number word.
+/// Whether the token just before `start` or just after `end` (across
+/// separators, a line break and a speaker label) is a number word.
 fn next_to_number_word(bytes: &[u8], start: usize, end: usize) -> bool {
     let after = {
         let mut i = end;
-        if matches!(bytes.get(i), Some(b' ' | b',' | b'-' | b'\n')) {
+        while i < bytes.len() && i - end < 3 && matches!(bytes[i], b' ' | b',' | b'-' | b'.') {
             i += 1;
+        }
+        if bytes.get(i) == Some(&b'\n') {
+            i = spoken::label_end(bytes, i + 1).unwrap_or(i + 1);
         }
         let mut e = i;
         while e < bytes.len() && e - i < 10 && bytes[e].is_ascii_alphabetic() {
@@ -824,7 +846,7 @@ fn next_to_number_word(bytes: &[u8], start: usize, end: usize) -> bool {
         return true;
     }
     let mut i = start;
-    if i > 0 && matches!(bytes[i - 1], b' ' | b',' | b'-') {
+    while i > 0 && start - i < 3 && matches!(bytes[i - 1], b' ' | b',' | b'-') {
         i -= 1;
     }
     let mut s = i;
