@@ -395,7 +395,9 @@ pub(crate) fn decode(bytes: &[u8], start: usize) -> Option<Run> {
         // starts with a number token, or after one short interjection turn.
         let label = label_end(bytes, next);
         let after = label.unwrap_or(next);
-        if starts_number(bytes, after) {
+        // A new turn continues the number only if it starts with digits or
+        // two number words: "Customer: Oh I see" or "one moment" does not.
+        if if label.is_some() { continues(bytes, after) } else { starts_number(bytes, after) } {
             if label.is_some() {
                 new_segment(&mut run);
             }
@@ -432,7 +434,7 @@ const CONNECTORS: &[&[u8]] = &[
 /// The first number token at `i` after at most three connector words.
 fn after_connectors(bytes: &[u8], mut i: usize) -> Option<usize> {
     for _ in 0..4 {
-        if starts_number(bytes, i) {
+        if continues(bytes, i) {
             return Some(i);
         }
         let mut e = i;
@@ -455,6 +457,19 @@ fn new_segment(run: &mut Run) {
     if run.segment_count < run.segments.len() && run.len > 0 {
         run.segments[run.segment_count] = run.len as u8;
         run.segment_count += 1;
+    }
+}
+
+/// Whether a new turn at `i` goes on with a number: a digit group, or a
+/// number word followed by another number token.
+fn continues(bytes: &[u8], i: usize) -> bool {
+    match token_at(bytes, i) {
+        Some(Tok::Digits(_)) => true,
+        Some(Tok::Word(w, e)) if w != Word::Filler => {
+            let (next, newline) = skip_gap(bytes, e);
+            !newline && next > e && starts_number(bytes, next)
+        }
+        _ => false,
     }
 }
 
