@@ -54,6 +54,12 @@ pub struct DlpBench {
     /// their context (for tuning the detectors).
     #[arg(long, value_name = "N", default_value_t = 0)]
     show_misses: usize,
+    /// Profiles of the speed run (comma-separated): typical, dense.
+    #[arg(long, value_delimiter = ',', default_values_t = ["typical".to_string(), "dense".to_string()])]
+    profiles: Vec<String>,
+    /// Also write the generated speed-run text to `DIR/<profile>.txt` (to feed other tools).
+    #[arg(long, value_name = "DIR")]
+    write_corpus: Option<PathBuf>,
     /// With `--show-misses`: only this type.
     #[arg(long, value_name = "TYPE")]
     only: Option<String>,
@@ -251,7 +257,14 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
     let scanner = Scanner::builtin();
     let dir = tempdir()?;
     let mut results = Vec::new();
-    for profile in [Profile::Typical, Profile::Dense] {
+    let mut profiles = Vec::new();
+    for p in &b.profiles {
+        match Profile::from_name(p) {
+            Some(p) if p != Profile::Eval => profiles.push(p),
+            _ => anyhow::bail!("unknown profile `{p}` for the speed run; known: typical, dense"),
+        }
+    }
+    for profile in profiles {
         let t = Instant::now();
         let (text, labels) = corpus::generate_text(b.seed, profile, min);
         eprintln!(
@@ -262,6 +275,10 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             secs(t)
         );
         let bytes = text.as_bytes();
+        if let Some(out) = &b.write_corpus {
+            std::fs::create_dir_all(out)?;
+            std::fs::write(out.join(format!("{}.txt", profile.name())), bytes)?;
+        }
         let mut floor = Vec::new();
         let mut ours = Vec::new();
         let (mut lines, mut findings) = (0, 0);

@@ -13,6 +13,7 @@
 //! once; a page without PII is never read here at all.
 
 use crate::scan::Kind;
+use crate::swar::{alnum8, load8};
 
 /// How far back (bytes) a keyword may be from the candidate.
 pub const WINDOW: usize = 256;
@@ -186,8 +187,11 @@ const BUILT_IN: &[(Ctx, &[&str])] = &[
 /// first letter so each word of the text is compared with few keywords.
 #[derive(Debug, Clone)]
 pub(crate) struct Keywords {
-    /// `buckets[first byte]` = (keyword lower-case, class).
+    /// `buckets[bucket(first two bytes)]` = (keyword lower-case, class).
     buckets: Vec<Vec<(Box<[u8]>, Ctx)>>,
+    /// Bit `second` of `nonempty[first]` set when that bucket has keywords:
+    /// the common case, no keyword, costs one load.
+    nonempty: [u32; 27],
     /// Longest keyword, for the streaming margins.
     pub(crate) longest: usize,
 }
@@ -203,13 +207,14 @@ impl Keywords {
     }
 
     fn build(built_in: &[(Ctx, &[&str])], extra: &[(Kind, String)]) -> Self {
-        let mut buckets: Vec<Vec<(Box<[u8]>, Ctx)>> = vec![Vec::new(); 256];
+        let mut buckets: Vec<Vec<(Box<[u8]>, Ctx)>> = vec![Vec::new(); BUCKETS];
         let mut longest = 0;
         let mut add = |kw: &[u8], ctx: Ctx| {
             let kw: Box<[u8]> = kw.to_ascii_lowercase().into();
             if let Some(&first) = kw.first() {
                 longest = longest.max(kw.len());
-                buckets[usize::from(first)].push((kw, ctx));
+                let _ = first;
+                buckets[bucket(&kw)].push((kw, ctx));
             }
         };
         for (ctx, words) in built_in {
@@ -227,7 +232,13 @@ impl Keywords {
         for b in &mut buckets {
             b.sort_by_key(|x| std::cmp::Reverse(x.0.len()));
         }
-        Keywords { buckets, longest }
+        let mut nonempty = [0u32; 27];
+        for (k, b) in buckets.iter().enumerate() {
+            if !b.is_empty() {
+                nonempty[k / 27] |= 1 << (k % 27);
+            }
+        }
+        Keywords { buckets, nonempty, longest }
     }
 }
 
@@ -264,34 +275,73 @@ impl<'k> Context<'k> {
         Window { pos, lo, last }
     }
 
+    /// Records the keywords starting at word starts in `from..to`. Word
+    /// starts are found eight bytes at a time ([`alnum8`]); most land in an
+    /// empty bucket.
     fn read_words(&mut self, bytes: &[u8], from: usize, to: usize) {
         let mut i = from;
+        // A word cut by `from` is not a word start.
+        let mut prev = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
+        while let Some(block) = bytes.get(i..i + 8).filter(|_| i + 8 <= to) {
+            let m = alnum8(load8(block));
+            let mut starts = m & !((m << 1) | u8::from(prev));
+            while starts != 0 {
+                self.keyword_at(bytes, i + starts.trailing_zeros() as usize, to);
+                starts &= starts - 1;
+            }
+            prev = m & 0x80 != 0;
+            i += 8;
+        }
         while i < to {
-            let b = bytes[i];
-            let word_start = b.is_ascii_alphanumeric() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-            if word_start {
-                let first = b.to_ascii_lowercase();
-                for (kw, ctx) in &self.kw.buckets[usize::from(first)] {
-                    let end = i + kw.len();
-                    if end <= to
-                        && bytes[i..end].eq_ignore_ascii_case(kw)
-                        && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
-                    {
-                        self.last[*ctx as usize] = Some((i, end));
-                        // The longest keyword at a word start wins (`cvv2`
-                        // over `cvv`); buckets are sorted longest first.
-                        break;
-                    }
-                }
-                // Skip the rest of the word.
-                while i < to && bytes[i].is_ascii_alphanumeric() {
-                    i += 1;
-                }
-            } else {
-                i += 1;
+            let word = bytes[i].is_ascii_alphanumeric();
+            if word && !prev {
+                self.keyword_at(bytes, i, to);
+            }
+            prev = word;
+            i += 1;
+        }
+    }
+
+    #[inline]
+    fn keyword_at(&mut self, bytes: &[u8], i: usize, to: usize) {
+        let k = bucket(&bytes[i..to]);
+        if self.kw.nonempty[k / 27] & (1 << (k % 27)) == 0 {
+            return;
+        }
+        for (kw, ctx) in &self.kw.buckets[k] {
+            let end = i + kw.len();
+            if end <= to
+                && bytes[i..end].eq_ignore_ascii_case(kw)
+                && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
+            {
+                self.last[*ctx as usize] = Some((i, end));
+                // The longest keyword at a word start wins (`cvv2` over
+                // `cvv`); buckets are sorted longest first.
+                break;
             }
         }
     }
+}
+
+/// Number of keyword buckets: one per pair of leading bytes (letters folded
+/// to lower case, anything else to one class).
+const BUCKETS: usize = 27 * 27;
+
+fn letter_class(b: u8) -> usize {
+    let l = b.to_ascii_lowercase();
+    if l.is_ascii_lowercase() {
+        usize::from(l - b'a')
+    } else {
+        26
+    }
+}
+
+/// The bucket of a word (or keyword) by its first two bytes: most words of
+/// ordinary text land in an empty bucket and cost one lookup.
+fn bucket(w: &[u8]) -> usize {
+    let a = w.first().map_or(26, |&b| letter_class(b));
+    let b = w.get(1).map_or(26, |&b| letter_class(b));
+    a * 27 + b
 }
 
 /// Start of the context window of a candidate at `pos`: the start of the

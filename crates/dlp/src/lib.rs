@@ -31,5 +31,6 @@ pub mod redact;
 pub mod scan;
 pub mod spoken;
 pub mod stream;
+mod swar;
 mod unicode;
 pub mod validate;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::context::{Context, Ctx, Keywords};
 use crate::digits::{self, classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
 use crate::spoken;
+use crate::swar::{digits_or_at8, has_digit_or_at, letters8, load8};
 use crate::validate::{iban, iban_length, is_card, pan};
 
 /// The kind of PII a [`Finding`] reports.
@@ -371,22 +372,6 @@ pub fn scan(text: &str, cfg: &Config) -> Vec<Finding> {
 // The pass over the bytes
 // ---------------------------------------------------------------------------
 
-/// SWAR constants: one in each byte / the top bit of each byte.
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `w` is an ASCII digit or `@`. Exact for "any"
-/// (borrows can only make higher bytes look like hits when a lower byte is
-/// one already).
-#[inline]
-fn has_digit_or_at(w: u64) -> bool {
-    let x = w ^ (LO * 0x30);
-    let digit = x.wrapping_sub(LO * 10) & !x & HI;
-    let y = w ^ (LO * u64::from(b'@'));
-    let at = y.wrapping_sub(LO) & !y & HI;
-    (digit | at) != 0
-}
-
 /// A card ending this close before a 3-4 digit number (same line) makes it
 /// a CVV candidate.
 const NEAR_CARD: usize = 48;
@@ -406,32 +391,93 @@ impl Pass<'_, '_> {
         let bytes = self.bytes;
         let spoken = self.kinds.0 & !(Kind::Email.bit() | Kind::Iban.bit() | Kind::Pan.bit() | Kind::Custom.bit()) != 0;
         let mut i = 0;
-        while i < bytes.len() {
-            let block_end = (i + 8).min(bytes.len());
-            let hit = match bytes.get(i..i + 8) {
-                Some(b) => has_digit_or_at(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
-                None => bytes[i..].iter().any(|&b| b.is_ascii_digit() || b == b'@'),
-            };
-            if hit {
-                for (j, &b) in bytes.iter().enumerate().take(block_end).skip(i) {
-                    if b.is_ascii_digit() && j >= self.consumed {
-                        self.digit(j);
-                    } else if b == b'@' {
+        // Letters of the previous block, for the spoken-number samples.
+        let mut before = 0u8;
+        while let Some(block) = bytes.get(i..i + 8) {
+            let w = load8(block);
+            if has_digit_or_at(w) {
+                // Visit only the digits and `@`s, lowest first.
+                let mut hits = digits_or_at8(w);
+                while hits != 0 {
+                    let j = i + hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    if bytes[j] == b'@' {
                         self.email(j);
+                    } else if j >= self.consumed {
+                        self.digit(j);
                     }
                 }
             }
+            let after = letters8(w);
             if spoken && i >= self.consumed {
-                self.sample_word(i);
+                self.sample_word(i, before, after);
             }
-            i = block_end;
+            before = after;
+            i += 8;
+        }
+        // The last few bytes, one at a time.
+        for j in i..bytes.len() {
+            let b = bytes[j];
+            if b.is_ascii_digit() && j >= self.consumed {
+                self.digit(j);
+            } else if b == b'@' {
+                self.email(j);
+            }
+        }
+        if spoken && i < bytes.len() && i >= self.consumed {
+            self.sample_word_slow(i);
         }
     }
 
     /// Every 8th byte: if it is in (or just before) a number word, decode the
     /// spoken run there. A spoken number of three or more words is at least
-    /// 8 bytes long, so some sample lands in it.
-    fn sample_word(&mut self, i: usize) {
+    /// 8 bytes long, so some sample lands in it. `before` and `after` are the
+    /// letter masks of the 8 bytes before `i` and from `i` ([`letters8`]):
+    /// the word's bounds are bit counts. [`Pass::sample_word_slow`] is the
+    /// reference, used for words of 8 letters or more.
+    fn sample_word(&mut self, i: usize, before: u8, after: u8) {
+        let bytes = self.bytes;
+        let (ws, we) = if after & 1 != 0 {
+            let back = before.leading_ones() as usize;
+            let fwd = after.trailing_ones() as usize;
+            // Ten letters or more: no number word is that long.
+            if back == 8 || (fwd == 8 && back >= 2) {
+                return;
+            }
+            if fwd == 8 {
+                return self.sample_word_slow(i);
+            }
+            (i - back, i + fwd)
+        } else {
+            let tz = after.trailing_zeros() as usize;
+            if tz > 3 {
+                return;
+            }
+            let fwd = (after >> tz).trailing_ones() as usize;
+            if tz + fwd == 8 {
+                return self.sample_word_slow(i);
+            }
+            (i + tz, i + tz + fwd)
+        };
+        if (ws > 0 && bytes[ws - 1].is_ascii_digit()) || !spoken::is_number_word(&bytes[ws..we]) {
+            return;
+        }
+        self.spoken_word(ws, we);
+    }
+
+    /// A number word at `ws..we`: decode the run around it, unless it stands
+    /// alone ("one moment", "oh I see"): one word never says three digits.
+    fn spoken_word(&mut self, ws: usize, we: usize) {
+        let bytes = self.bytes;
+        if !spoken::has_number_neighbour(bytes, ws, we) {
+            return;
+        }
+        let start = spoken::run_start(bytes, ws).max(self.consumed);
+        let start = if start > ws { ws } else { start };
+        self.spoken_at(start, we);
+    }
+
+    fn sample_word_slow(&mut self, i: usize) {
         let bytes = self.bytes;
         let mut ws = i;
         if bytes[i].is_ascii_alphabetic() {
@@ -456,9 +502,7 @@ impl Pass<'_, '_> {
         if !spoken::is_number_word(&bytes[ws..we]) || bytes.get(we).is_some_and(u8::is_ascii_alphabetic) {
             return;
         }
-        let start = spoken::run_start(bytes, ws).max(self.consumed);
-        let start = if start > ws { ws } else { start };
-        self.spoken_at(start, we);
+        self.spoken_word(ws, we);
     }
 
     /// Decodes and classifies the spoken run at `start`; at least `min_end`
@@ -516,6 +560,10 @@ impl Pass<'_, '_> {
     }
 
     fn classify_span(&mut self, digits: &[u8], (start, end): (usize, usize), shape: Shape) -> bool {
+        // "one moment", "oh okay": too short to be anything.
+        if digits.len() < 3 {
+            return false;
+        }
         let window = self.ctx.at(self.bytes, start);
         let near_card = self.near_card(start);
         let cand = Cand { start, end, digits, shape, near_card };
@@ -564,6 +612,13 @@ impl Pass<'_, '_> {
             self.consumed = e;
             return;
         }
+        // Time stamps and ratios (`[00:01:23]`, `14:32`): one or two digits
+        // between `[`, `:` or `]` are never anything.
+        let e = if bytes.get(j + 1).is_some_and(u8::is_ascii_digit) { j + 2 } else { j + 1 };
+        if matches!(bytes.get(e), Some(b':' | b']')) && (j == 0 || matches!(bytes[j - 1], b'[' | b':' | b' ')) {
+            self.consumed = e;
+            return;
+        }
         let run = read_run(bytes, j);
         if bytes.get(run.end).is_some_and(u8::is_ascii_alphabetic) {
             // `14th March 1985`, or a word that starts with digits (`4th`,
@@ -588,7 +643,9 @@ impl Pass<'_, '_> {
                 return;
             }
         }
-        if run.len > RUN_DIGITS {
+        // No kind has fewer than three digits (time stamps, days, counts),
+        // and none is longer than the run buffer.
+        if run.len < 3 || run.len > RUN_DIGITS {
             return;
         }
         let mut shape = run.shape;

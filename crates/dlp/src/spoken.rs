@@ -40,9 +40,82 @@ pub(crate) enum Word {
     Filler,
 }
 
+/// Every word [`word`] knows, for the quick filter.
+const WORDS: &[&[u8]] = &[
+    b"zero",
+    b"oh",
+    b"nought",
+    b"one",
+    b"two",
+    b"three",
+    b"four",
+    b"five",
+    b"six",
+    b"seven",
+    b"eight",
+    b"nine",
+    b"ten",
+    b"eleven",
+    b"twelve",
+    b"thirteen",
+    b"fourteen",
+    b"fifteen",
+    b"sixteen",
+    b"seventeen",
+    b"eighteen",
+    b"nineteen",
+    b"twenty",
+    b"thirty",
+    b"forty",
+    b"fourty",
+    b"fifty",
+    b"sixty",
+    b"seventy",
+    b"eighty",
+    b"ninety",
+    b"double",
+    b"triple",
+    b"hundred",
+    b"thousand",
+    b"um",
+    b"uh",
+    b"umm",
+    b"uhh",
+    b"er",
+    b"ah",
+    b"hmm",
+];
+
+/// Bit `last letter` of `FILTER[len][first letter]` is set when some word
+/// of [`WORDS`] has that length, first and last letter: one table lookup
+/// rejects almost every ordinary word before any string compare.
+static FILTER: [[u32; 26]; 10] = {
+    let mut t = [[0u32; 26]; 10];
+    let mut k = 0;
+    while k < WORDS.len() {
+        let w = WORDS[k];
+        t[w.len()][(w[0] - b'a') as usize] |= 1 << (w[w.len() - 1] - b'a');
+        k += 1;
+    }
+    t
+};
+
+/// Whether `w` may be a word of [`WORDS`]: its length, first and last
+/// letter fit. Inlined into the sampling loop; the full match is in [`word`].
+#[inline(always)]
+pub(crate) fn maybe_word(w: &[u8]) -> bool {
+    let n = w.len();
+    if !(2..=9).contains(&n) {
+        return false;
+    }
+    let first = usize::from((w[0] | 0x20).wrapping_sub(b'a'));
+    let last = u32::from((w[n - 1] | 0x20).wrapping_sub(b'a'));
+    first < 26 && last < 26 && FILTER[n][first] & (1 << last) != 0
+}
+
 /// The number meaning of `w` (ASCII letters, any case), if it has one.
 pub(crate) fn word(w: &[u8]) -> Option<Word> {
-    if !(2..=9).contains(&w.len()) {
+    if !maybe_word(w) {
         return None;
     }
     let mut buf = [0u8; 9];
@@ -89,8 +162,9 @@ pub(crate) fn word(w: &[u8]) -> Option<Word> {
 
 /// Whether `w` is a word that can be part of a spoken number (not a filler:
 /// a run must contain at least one of these).
+#[inline]
 pub(crate) fn is_number_word(w: &[u8]) -> bool {
-    word(w).is_some_and(|x| x != Word::Filler)
+    maybe_word(w) && word(w).is_some_and(|x| x != Word::Filler)
 }
 
 /// A decoded spoken run.
@@ -471,6 +545,38 @@ fn continues(bytes: &[u8], i: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the number word at `ws..we` has a number token right before or
+/// after it (across separators, or a line break and a speaker label after
+/// it). A spoken value of three digits or more needs two tokens at least
+/// ("triple one" is the shortest), so a lone word is skipped cheaply.
+pub(crate) fn has_number_neighbour(bytes: &[u8], ws: usize, we: usize) -> bool {
+    let mut i = we;
+    while i < bytes.len() && i - we < 3 && matches!(bytes[i], b' ' | b',' | b'-' | b'.' | b'\t' | b'\r') {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b'\n') {
+        i = label_end(bytes, i + 1).unwrap_or(i + 1);
+    }
+    if starts_number(bytes, i) {
+        return true;
+    }
+    let mut j = ws;
+    while j > 0 && ws - j < 3 && matches!(bytes[j - 1], b' ' | b',' | b'-' | b'.' | b'\t' | b'\r' | b'\n') {
+        j -= 1;
+    }
+    if j == ws || j == 0 {
+        return false;
+    }
+    if bytes[j - 1].is_ascii_digit() {
+        return true;
+    }
+    let mut s = j;
+    while s > 0 && j - s < 10 && bytes[s - 1].is_ascii_alphabetic() {
+        s -= 1;
+    }
+    s < j && (s == 0 || !bytes[s - 1].is_ascii_alphanumeric()) && is_number_word(&bytes[s..j])
 }
 
 /// Whether a number token (not a filler) starts at `i`.

@@ -171,6 +171,13 @@ impl StreamScanner {
     /// Appends `chunk` to the window, decoding UTF-8; invalid bytes become
     /// NUL, an incomplete trailing sequence waits in `pending`.
     fn decode(&mut self, chunk: &[u8]) {
+        // The common case, valid UTF-8 and nothing pending: one copy.
+        if self.pending.is_empty() {
+            if let Ok(s) = std::str::from_utf8(chunk) {
+                self.buf.push_str(s);
+                return;
+            }
+        }
         let mut rest: Vec<u8> = std::mem::take(&mut self.pending);
         rest.extend_from_slice(chunk);
         let mut bytes: &[u8] = &rest;

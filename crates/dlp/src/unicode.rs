@@ -48,6 +48,35 @@ fn separator(c: char) -> Option<u8> {
     })
 }
 
+/// Whether `text` has a character to fold. ASCII is skipped 256 bytes at
+/// a time; only the non-ASCII characters are decoded and looked up.
+fn needs_fold(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Whole ASCII stretches at the speed of `is_ascii`.
+        if let Some(b) = bytes.get(i..i + 256) {
+            if b.is_ascii() {
+                i += 256;
+                continue;
+            }
+        }
+        if bytes[i] < 0x80 {
+            i += 1;
+            continue;
+        }
+        // `i` starts a multi-byte character: `text` is valid UTF-8 and
+        // continuation bytes are skipped below.
+        let c = text.get(i..).and_then(|rest| rest.chars().next());
+        match c {
+            Some(c) if digit(c).is_some() || separator(c).is_some() => return true,
+            Some(c) => i += c.len_utf8(),
+            None => i += 1,
+        }
+    }
+    false
+}
+
 /// Text with folded digits and the map back to the original offsets.
 pub(crate) struct Folded {
     pub(crate) text: String,
@@ -66,7 +95,7 @@ impl Folded {
 /// Folds `text`, or returns `None` when there is nothing to fold (the
 /// common case: pure ASCII is checked at memory speed).
 pub(crate) fn fold(text: &str) -> Option<Folded> {
-    if text.is_ascii() || !text.chars().any(|c| !c.is_ascii() && (digit(c).is_some() || separator(c).is_some())) {
+    if !needs_fold(text) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
