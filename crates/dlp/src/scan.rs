@@ -416,8 +416,7 @@ impl Pass<'_, '_> {
             i += 8;
         }
         // The last few bytes, one at a time.
-        for j in i..bytes.len() {
-            let b = bytes[j];
+        for (j, &b) in bytes.iter().enumerate().skip(i) {
             if b.is_ascii_digit() && j >= self.consumed {
                 self.digit(j);
             } else if b == b'@' {
