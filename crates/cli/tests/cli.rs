@@ -377,3 +377,50 @@ fn dlp_scans_directories_and_redacts() {
     assert_eq!(out.len(), line.len() * 60_000);
     assert!(!out.contains("4111") && out.contains("**** **** **** ****"));
 }
+
+/// Streams 1 GiB of generated call transcripts through `bposhield dlp scan -` and checks
+/// the process's peak resident memory (Linux `VmHWM`, reported in the summary) stays
+/// under the 64 MiB bound, whatever the input size.
+#[test]
+fn dlp_scans_a_gibibyte_stream_within_the_memory_bound() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const GIB: usize = 1 << 30;
+    let (block, _) = bposhield_dlp::corpus::generate_text(3, bposhield_dlp::corpus::Profile::Typical, 4 << 20);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bposhield"))
+        .args(["dlp", "scan", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < GIB {
+            let n = block.len().min(GIB - sent);
+            stdin.write_all(&block.as_bytes()[..n]).unwrap();
+            sent += n;
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{summary}");
+    assert!(summary.contains(&format!("{:.1} MB", GIB as f64 / 1e6)), "all bytes scanned: {summary}");
+    let peak: f64 = summary
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in {summary}"));
+    assert!(peak < 64.0, "peak memory {peak} MiB for a 1 GiB stream: {summary}");
+    let findings: u64 = summary
+        .split("; ")
+        .find_map(|p| {
+            p.strip_suffix(" findings").or_else(|| p.split(" findings").next().filter(|_| p.contains(" findings")))
+        })
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(findings > 100_000, "a GiB of transcripts holds PII: {summary}");
+}
