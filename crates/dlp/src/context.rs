@@ -184,11 +184,15 @@ const BUILT_IN: &[(Ctx, &[&str])] = &[
 ];
 
 /// Compiled keyword lists: built-ins plus the caller's extras, bucketed by
-/// first letter so each word of the text is compared with few keywords.
+/// their first two bytes so each word of the text is compared with few
+/// keywords, all in one flat array.
 #[derive(Debug, Clone)]
 pub(crate) struct Keywords {
-    /// `buckets[bucket(first two bytes)]` = (keyword lower-case, class).
-    buckets: Vec<Vec<(Box<[u8]>, Ctx)>>,
+    /// Keywords (lower case) with their class, grouped by bucket, longest
+    /// first within a bucket.
+    entries: Vec<(Box<[u8]>, Ctx)>,
+    /// `entries[first[k]..first[k + 1]]` is bucket `k`.
+    first: Vec<u16>,
     /// Bit `second` of `nonempty[first]` set when that bucket has keywords:
     /// the common case, no keyword, costs one load.
     nonempty: [u32; 27],
@@ -207,38 +211,36 @@ impl Keywords {
     }
 
     fn build(built_in: &[(Ctx, &[&str])], extra: &[(Kind, String)]) -> Self {
-        let mut buckets: Vec<Vec<(Box<[u8]>, Ctx)>> = vec![Vec::new(); BUCKETS];
-        let mut longest = 0;
-        let mut add = |kw: &[u8], ctx: Ctx| {
-            let kw: Box<[u8]> = kw.to_ascii_lowercase().into();
-            if let Some(&first) = kw.first() {
-                longest = longest.max(kw.len());
-                let _ = first;
-                buckets[bucket(&kw)].push((kw, ctx));
-            }
-        };
+        let mut all: Vec<(Box<[u8]>, Ctx)> = Vec::new();
         for (ctx, words) in built_in {
-            for w in *words {
-                add(w.as_bytes(), *ctx);
-            }
+            all.extend(words.iter().map(|w| (w.as_bytes().to_ascii_lowercase().into(), *ctx)));
         }
         for (kind, w) in extra {
             if let Some(ctx) = ctx_of(*kind) {
-                add(w.trim().as_bytes(), ctx);
+                all.push((w.trim().as_bytes().to_ascii_lowercase().into(), ctx));
             }
         }
-        // Longer keywords first, so `account number` is tried before `acct`
-        // would be (both start with `a`); each word records every match.
-        for b in &mut buckets {
-            b.sort_by_key(|x| std::cmp::Reverse(x.0.len()));
-        }
+        all.retain(|(kw, _)| !kw.is_empty());
+        // By bucket, then longer keywords first, so `account number` is tried
+        // before `acct` would be; the first match at a word start wins.
+        all.sort_by_key(|(kw, _)| (bucket(kw), std::cmp::Reverse(kw.len())));
+        let longest = all.iter().map(|(kw, _)| kw.len()).max().unwrap_or(0);
+        let mut first = vec![0u16; BUCKETS + 1];
         let mut nonempty = [0u32; 27];
-        for (k, b) in buckets.iter().enumerate() {
-            if !b.is_empty() {
-                nonempty[k / 27] |= 1 << (k % 27);
-            }
+        for (kw, _) in &all {
+            let k = bucket(kw);
+            first[k + 1] += 1;
+            nonempty[k / 27] |= 1 << (k % 27);
         }
-        Keywords { buckets, nonempty, longest }
+        for k in 0..BUCKETS {
+            first[k + 1] += first[k];
+        }
+        Keywords { entries: all, first, nonempty, longest }
+    }
+
+    fn bucket_entries(&self, k: usize) -> &[(Box<[u8]>, Ctx)] {
+        let (a, b) = (usize::from(self.first[k]), usize::from(self.first[k + 1]));
+        self.entries.get(a..b).unwrap_or_default()
     }
 }
 
@@ -308,7 +310,7 @@ impl<'k> Context<'k> {
         if self.kw.nonempty[k / 27] & (1 << (k % 27)) == 0 {
             return;
         }
-        for (kw, ctx) in &self.kw.buckets[k] {
+        for (kw, ctx) in self.kw.bucket_entries(k) {
             let end = i + kw.len();
             if end <= to
                 && bytes[i..end].eq_ignore_ascii_case(kw)
@@ -327,21 +329,25 @@ impl<'k> Context<'k> {
 /// to lower case, anything else to one class).
 const BUCKETS: usize = 27 * 27;
 
-fn letter_class(b: u8) -> usize {
-    let l = b.to_ascii_lowercase();
-    if l.is_ascii_lowercase() {
-        usize::from(l - b'a')
-    } else {
-        26
+/// Bucket class of each byte: letters (either case) 0-25, anything else 26.
+static CLASS: [u8; 256] = {
+    let mut t = [26u8; 256];
+    let mut b = 0;
+    while b < 26 {
+        t[b'a' as usize + b] = b as u8;
+        t[b'A' as usize + b] = b as u8;
+        b += 1;
     }
-}
+    t
+};
 
 /// The bucket of a word (or keyword) by its first two bytes: most words of
 /// ordinary text land in an empty bucket and cost one lookup.
+#[inline]
 fn bucket(w: &[u8]) -> usize {
-    let a = w.first().map_or(26, |&b| letter_class(b));
-    let b = w.get(1).map_or(26, |&b| letter_class(b));
-    a * 27 + b
+    let a = w.first().map_or(26, |&b| CLASS[usize::from(b)]);
+    let b = w.get(1).map_or(26, |&b| CLASS[usize::from(b)]);
+    usize::from(a) * 27 + usize::from(b)
 }
 
 /// Start of the context window of a candidate at `pos`: the start of the

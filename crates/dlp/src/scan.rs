@@ -10,8 +10,6 @@
 //! All offsets are byte offsets into the input; spans start and end on ASCII
 //! bytes, so they are always on UTF-8 `char` boundaries.
 
-use std::collections::BTreeMap;
-
 use crate::context::{Context, Ctx, Keywords};
 use crate::digits::{self, classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
 use crate::spoken;
@@ -978,20 +976,39 @@ fn domain_end(bytes: &[u8], start: usize) -> Option<usize> {
 // ---------------------------------------------------------------------------
 
 /// Greedy: best finding first; a finding is kept if it overlaps none kept so
-/// far. `kept` is keyed by start and disjoint, so only the nearest kept
-/// finding on each side can overlap: O(n log n) even for a document full of
-/// e-mail addresses.
+/// far. Findings in different clusters of transitively overlapping spans
+/// cannot interact, so the text is swept in order and the greedy choice made
+/// per cluster: linear for ordinary text, where almost every cluster is one
+/// finding.
 fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
-    found.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then(a.kind.priority().cmp(&b.kind.priority())).then(a.start.cmp(&b.start))
-    });
-    let mut kept: BTreeMap<usize, Finding> = BTreeMap::new();
-    for f in found {
-        let overlaps_prev = kept.range(..=f.start).next_back().is_some_and(|(_, k)| k.end > f.start);
-        let overlaps_next = kept.range(f.start..).next().is_some_and(|(_, k)| k.start < f.end);
-        if !overlaps_prev && !overlaps_next {
-            kept.insert(f.start, f);
+    // Found in text order already, nearly: the stable sort is about linear.
+    found.sort_by_key(|f| (f.start, f.end));
+    let mut out = Vec::with_capacity(found.len());
+    let mut i = 0;
+    while i < found.len() {
+        let mut j = i + 1;
+        let mut end = found[i].end;
+        while j < found.len() && found[j].start < end {
+            end = end.max(found[j].end);
+            j += 1;
         }
+        if j == i + 1 {
+            out.push(found[i]);
+        } else {
+            let mut cluster = found[i..j].to_vec();
+            cluster.sort_by(|a, b| {
+                b.score.total_cmp(&a.score).then(a.kind.priority().cmp(&b.kind.priority())).then(a.start.cmp(&b.start))
+            });
+            let mut kept: Vec<Finding> = Vec::new();
+            for f in cluster {
+                if kept.iter().all(|k| k.end <= f.start || f.end <= k.start) {
+                    kept.push(f);
+                }
+            }
+            kept.sort_by_key(|f| f.start);
+            out.extend(kept);
+        }
+        i = j;
     }
-    kept.into_values().collect()
+    out
 }
