@@ -389,10 +389,13 @@ impl Pass<'_, '_> {
         let bytes = self.bytes;
         let spoken = self.kinds.0 & !(Kind::Email.bit() | Kind::Iban.bit() | Kind::Pan.bit() | Kind::Custom.bit()) != 0;
         let mut i = 0;
-        // Letters of the previous block, for the spoken-number samples.
+        // Letter masks of the previous, current and next 8-byte blocks, for
+        // the spoken-number samples.
         let mut before = 0u8;
+        let mut cur = bytes.get(0..8).map_or(0, |b| letters8(load8(b)));
         while let Some(block) = bytes.get(i..i + 8) {
             let w = load8(block);
+            let next = bytes.get(i + 8..i + 16).map(|b| letters8(load8(b)));
             if has_digit_or_at(w) {
                 // Visit only the digits and `@`s, lowest first.
                 let mut hits = digits_or_at8(w);
@@ -406,11 +409,14 @@ impl Pass<'_, '_> {
                     }
                 }
             }
-            let after = letters8(w);
             if spoken && i >= self.consumed {
-                self.sample_word(i, before, after);
+                match next {
+                    Some(next) => self.sample_word(i, before, cur, next),
+                    None => self.sample_word_slow(i),
+                }
             }
-            before = after;
+            before = cur;
+            cur = next.unwrap_or(0);
             i += 8;
         }
         // The last few bytes, one at a time.
@@ -428,38 +434,35 @@ impl Pass<'_, '_> {
 
     /// Every 8th byte: if it is in (or just before) a number word, decode the
     /// spoken run there. A spoken number of three or more words is at least
-    /// 8 bytes long, so some sample lands in it. `before` and `after` are the
-    /// letter masks of the 8 bytes before `i` and from `i` ([`letters8`]):
-    /// the word's bounds are bit counts. [`Pass::sample_word_slow`] is the
-    /// reference, used for words of 8 letters or more.
-    fn sample_word(&mut self, i: usize, before: u8, after: u8) {
+    /// 8 bytes long, so some sample lands in it. `before`, `cur` and `next`
+    /// are the letter masks ([`letters8`]) of the blocks before, at and after
+    /// `i`: the word's bounds are bit counts, without a branch per byte.
+    /// [`Pass::sample_word_slow`] is the byte-by-byte reference.
+    #[inline]
+    fn sample_word(&mut self, i: usize, before: u8, cur: u8, next: u8) {
         let bytes = self.bytes;
-        let (ws, we) = if after & 1 != 0 {
-            let back = before.leading_ones() as usize;
-            let fwd = after.trailing_ones() as usize;
-            // Ten letters or more: no number word is that long.
-            if back == 8 || (fwd == 8 && back >= 2) {
-                return;
-            }
-            if fwd == 8 {
-                return self.sample_word_slow(i);
-            }
-            (i - back, i + fwd)
-        } else {
-            let tz = after.trailing_zeros() as usize;
-            if tz > 3 {
-                return;
-            }
-            let fwd = (after >> tz).trailing_ones() as usize;
-            if tz + fwd == 8 {
-                return self.sample_word_slow(i);
-            }
-            (i + tz, i + tz + fwd)
-        };
-        if (ws > 0 && bytes[ws - 1].is_ascii_digit()) || !spoken::is_number_word(&bytes[ws..we]) {
+        // Non-letters at the sample (a word may start up to 3 bytes later).
+        let tz = (u32::from(cur) | 0x100).trailing_zeros() as usize;
+        // Letters before the sample, when the sample is inside a word.
+        let back = if tz == 0 { before.leading_ones() as usize } else { 0 };
+        let span = u32::from(cur) | (u32::from(next) << 8);
+        let fwd = (span >> tz).trailing_ones() as usize;
+        let len = back + fwd;
+        // No number word is longer than 9 letters; a word reaching past the
+        // next block is longer than that.
+        if back == 8 {
+            return self.sample_word_slow(i);
+        }
+        if tz > 3 || !(2..=9).contains(&len) {
             return;
         }
-        self.spoken_word(ws, we);
+        let (ws, we) = (i + tz - back, i + tz + fwd);
+        if !spoken::maybe_word(&bytes[ws..we]) || (ws > 0 && bytes[ws - 1].is_ascii_digit()) {
+            return;
+        }
+        if spoken::is_number_word(&bytes[ws..we]) {
+            self.spoken_word(ws, we);
+        }
     }
 
     /// A number word at `ws..we`: decode the run around it, unless it stands
