@@ -191,6 +191,9 @@ pub(crate) struct Keywords {
     /// Keywords (lower case) with their class, grouped by bucket, longest
     /// first within a bucket.
     entries: Vec<(Box<[u8]>, Ctx)>,
+    /// For each entry, its first 8 bytes as a word and the mask of their
+    /// length: one compare settles most words.
+    prefixes: Vec<(u64, u64)>,
     /// `entries[first[k]..first[k + 1]]` is bucket `k`.
     first: Vec<u16>,
     /// Bit `second` of `nonempty[first]` set when that bucket has keywords:
@@ -235,12 +238,17 @@ impl Keywords {
         for k in 0..BUCKETS {
             first[k + 1] += first[k];
         }
-        Keywords { entries: all, first, nonempty, longest }
-    }
-
-    fn bucket_entries(&self, k: usize) -> &[(Box<[u8]>, Ctx)] {
-        let (a, b) = (usize::from(self.first[k]), usize::from(self.first[k + 1]));
-        self.entries.get(a..b).unwrap_or_default()
+        let prefixes = all
+            .iter()
+            .map(|(kw, _)| {
+                let mut b = [0u8; 8];
+                let n = kw.len().min(8);
+                b[..n].copy_from_slice(&kw[..n]);
+                let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+                (u64::from_le_bytes(b), mask)
+            })
+            .collect();
+        Keywords { entries: all, prefixes, first, nonempty, longest }
     }
 }
 
@@ -251,17 +259,40 @@ pub(crate) struct Context<'k> {
     read: usize,
     /// Start and end of the latest keyword of each class read so far.
     last: [Option<(usize, usize)>; N_CTX],
+    /// The previous query and the lower bound of its window's line part
+    /// (start of the line before it, or a bound at most that): a query on
+    /// the same line reuses it instead of searching for line breaks.
+    line_pos: usize,
+    line_floor: usize,
 }
 
 impl<'k> Context<'k> {
     pub(crate) fn new(kw: &'k Keywords) -> Self {
-        Context { kw, read: 0, last: [None; N_CTX] }
+        Context { kw, read: 0, last: [None; N_CTX], line_pos: 0, line_floor: 0 }
+    }
+
+    /// Start of the context window of a candidate at `pos`: the start of
+    /// the previous line, at most [`WINDOW`] bytes back.
+    fn window_start(&mut self, bytes: &[u8], pos: usize) -> usize {
+        let floor = pos.saturating_sub(WINDOW);
+        let same_line = pos >= self.line_pos && memchr::memchr(b'\n', &bytes[self.line_pos..pos]).is_none();
+        if !same_line {
+            let mut newlines = memchr::memrchr_iter(b'\n', &bytes[floor..pos]);
+            self.line_floor = match (newlines.next(), newlines.next()) {
+                (Some(_), Some(second)) => floor + second + 1,
+                // The line before starts further back than the window: the
+                // window's own bound applies to every query on this line.
+                _ => floor,
+            };
+        }
+        self.line_pos = pos;
+        self.line_floor.max(floor)
     }
 
     /// The context of a candidate starting at `pos`: reads the keywords up to
     /// `pos` and returns the window's lower bound with the keyword table.
     pub(crate) fn at(&mut self, bytes: &[u8], pos: usize) -> Window {
-        let lo = window_start(bytes, pos);
+        let lo = self.window_start(bytes, pos);
         if pos > self.read {
             let from = self.read.max(lo.saturating_sub(self.kw.longest));
             if from > self.read {
@@ -270,11 +301,14 @@ impl<'k> Context<'k> {
             self.read_words(bytes, from, pos);
             self.read = pos;
         }
-        let mut last = [None; N_CTX];
-        for (slot, seen) in last.iter_mut().zip(self.last) {
-            *slot = seen.filter(|&(s, e)| s >= lo && e <= pos);
+        let mut back = [(NONE, NONE); N_CTX];
+        for (slot, seen) in back.iter_mut().zip(self.last) {
+            if let Some((s, e)) = seen.filter(|&(s, e)| s >= lo && e <= pos) {
+                // Both within WINDOW + the longest keyword of `pos`.
+                *slot = (u16::try_from(pos - s).unwrap_or(NONE), u16::try_from(pos - e).unwrap_or(NONE));
+            }
         }
-        Window { pos, lo, last }
+        Window { pos, lo, back }
     }
 
     /// Records the keywords starting at word starts in `from..to`. Word
@@ -310,7 +344,16 @@ impl<'k> Context<'k> {
         if self.kw.nonempty[k / 27] & (1 << (k % 27)) == 0 {
             return;
         }
-        for (kw, ctx) in self.kw.bucket_entries(k) {
+        // The text's next 8 bytes with letters folded to lower case (every
+        // byte a keyword may hold has the 0x20 bit already).
+        let word = bytes.get(i..i + 8).map(|b| load8(b) | 0x2020_2020_2020_2020);
+        let (a, b) = (usize::from(self.kw.first[k]), usize::from(self.kw.first[k + 1]));
+        for e in a..b {
+            let (kw, ctx) = &self.kw.entries[e];
+            let (prefix, mask) = self.kw.prefixes[e];
+            if word.is_some_and(|w| w & mask != prefix) {
+                continue;
+            }
             let end = i + kw.len();
             if end <= to
                 && bytes[i..end].eq_ignore_ascii_case(kw)
@@ -350,18 +393,6 @@ fn bucket(w: &[u8]) -> usize {
     usize::from(a) * 27 + usize::from(b)
 }
 
-/// Start of the context window of a candidate at `pos`: the start of the
-/// previous line, at most [`WINDOW`] bytes back.
-fn window_start(bytes: &[u8], pos: usize) -> usize {
-    let lo = pos.saturating_sub(WINDOW);
-    let hay = &bytes[lo..pos];
-    let mut newlines = memchr::memrchr_iter(b'\n', hay);
-    match (newlines.next(), newlines.next()) {
-        (Some(_), Some(second)) => lo + second + 1,
-        _ => lo,
-    }
-}
-
 /// Whether `text` holds a number other than a time stamp (`[00:01:23]`,
 /// `14:32`): a time stamp between a question and its answer does not use
 /// up the question's keyword.
@@ -384,37 +415,43 @@ pub(crate) fn has_number(text: &[u8]) -> bool {
     false
 }
 
-/// The keywords seen in one candidate's context window.
+/// No keyword of a class in the window.
+const NONE: u16 = u16::MAX;
+
+/// The keywords seen in one candidate's context window: for each class, the
+/// distance back from the candidate to the start and the end of its latest
+/// keyword (small: the window is at most a few hundred bytes).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
     pos: usize,
     lo: usize,
-    last: [Option<(usize, usize)>; N_CTX],
+    back: [(u16, u16); N_CTX],
 }
 
 impl Window {
     /// Whether a keyword of `ctx` is in the window.
     pub(crate) fn has(&self, ctx: Ctx) -> bool {
-        self.last[ctx as usize].is_some()
+        self.back[ctx as usize].0 != NONE
     }
 
-    /// Distance from the latest keyword of `ctx` to the candidate.
-    pub(crate) fn distance(&self, ctx: Ctx) -> Option<usize> {
-        self.last[ctx as usize].map(|(s, _)| self.pos - s)
+    /// Start and end of the latest keyword of `ctx`.
+    fn span(&self, ctx: Ctx) -> Option<(usize, usize)> {
+        let (s, e) = self.back[ctx as usize];
+        (s != NONE).then(|| (self.pos - usize::from(s), self.pos - usize::from(e)))
     }
 
     /// Whether `ctx` has a keyword and it is the nearest among `rivals`
     /// (ties go to `ctx`).
     pub(crate) fn nearest_of(&self, ctx: Ctx, rivals: &[Ctx]) -> bool {
-        let Some(d) = self.distance(ctx) else { return false };
-        rivals.iter().all(|&r| r == ctx || self.distance(r).is_none_or(|rd| rd >= d))
+        let d = self.back[ctx as usize].0;
+        d != NONE && rivals.iter().all(|&r| self.back[r as usize].0 >= d)
     }
 
     /// Whether a keyword of `ctx` is in the window with no digit between it
     /// and the candidate: "CVV: 123 … Address: 1600 Main St" gives the
     /// keyword to 123, not to 1600.
     pub(crate) fn fresh(&self, ctx: Ctx, bytes: &[u8]) -> bool {
-        self.last[ctx as usize].is_some_and(|(_, e)| !has_number(&bytes[e..self.pos]))
+        self.span(ctx).is_some_and(|(_, e)| !has_number(&bytes[e..self.pos]))
     }
 
     /// Whether a negative keyword ("order", "tracking", …) in the window is
@@ -423,8 +460,8 @@ impl Window {
     /// `ctx` on the same line as the negative one still counts ("the date of
     /// birth on the policy").
     pub(crate) fn negated(&self, ctx: Ctx, bytes: &[u8]) -> bool {
-        let Some((neg, _)) = self.last[Ctx::Negative as usize] else { return false };
-        match self.last[ctx as usize] {
+        let Some((neg, _)) = self.span(Ctx::Negative) else { return false };
+        match self.span(ctx) {
             None => true,
             Some((s, _)) if s > neg => false,
             Some((s, _)) => memchr::memchr(b'\n', &bytes[s..neg]).is_some(),
