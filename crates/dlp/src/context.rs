@@ -318,12 +318,20 @@ impl<'k> Context<'k> {
         let mut i = from;
         // A word cut by `from` is not a word start.
         let mut prev = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
-        while let Some(block) = bytes.get(i..i + 8).filter(|_| i + 8 <= to) {
-            let m = alnum8(load8(block));
+        let nonempty = &self.kw.nonempty;
+        while i + 8 <= to {
+            let m = alnum8(load8(&bytes[i..i + 8]));
             let mut starts = m & !((m << 1) | u8::from(prev));
             while starts != 0 {
-                self.keyword_at(bytes, i + starts.trailing_zeros() as usize, to);
+                let j = i + starts.trailing_zeros() as usize;
                 starts &= starts - 1;
+                // The bucket of the word's first two bytes, inline: most are
+                // empty and cost nothing more.
+                let a = usize::from(CLASS[usize::from(bytes[j])]);
+                let b = if j + 1 < to { usize::from(CLASS[usize::from(bytes[j + 1])]) } else { 26 };
+                if nonempty[a] & (1 << b) != 0 {
+                    self.keyword_at(bytes, j, to);
+                }
             }
             prev = m & 0x80 != 0;
             i += 8;
