@@ -319,11 +319,12 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             peak_mib,
         });
     }
-    // Presidio on the first `presidio_mb` of typical transcripts.
-    let presidio = match presidio_available(b) {
-        None => None,
-        Some(script) => {
-            let mut gen = corpus::Generator::new(b.seed, Profile::Typical);
+    // Presidio on the first `presidio_mb` of each profile's transcripts (the same seed,
+    // so the same text our figure was measured on starts with).
+    let mut presidio: Vec<(Profile, f64, String, usize)> = Vec::new();
+    if let Some(script) = presidio_available(b) {
+        for r in &results {
+            let mut gen = corpus::Generator::new(b.seed, r.profile);
             let mut docs = Vec::new();
             let mut bytes = 0;
             while (bytes as f64) < b.presidio_mb * 1e6 {
@@ -331,15 +332,16 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
                 bytes += d.text.len();
                 docs.push(d);
             }
-            let file = dir.join("presidio.jsonl");
+            let file = dir.join(format!("presidio-{}.jsonl", r.profile.name()));
             write_docs(&file, &docs)?;
-            eprintln!("presidio: analysing {:.2} MB of typical transcripts...", bytes as f64 / 1e6);
+            eprintln!("presidio: analysing {:.2} MB of {} transcripts...", bytes as f64 / 1e6, r.profile.name());
             let v = run_presidio(&script, &file, &["--speed-only"])?;
-            v.get("mb_per_cpu_second")
-                .and_then(serde_json::Value::as_f64)
-                .map(|mb| (mb, v.get("presidio_version").and_then(|x| x.as_str()).unwrap_or("?").to_string(), bytes))
+            if let Some(mb) = v.get("mb_per_cpu_second").and_then(serde_json::Value::as_f64) {
+                let version = v.get("presidio_version").and_then(|x| x.as_str()).unwrap_or("?").to_string();
+                presidio.push((r.profile, mb, version, bytes));
+            }
         }
-    };
+    }
     let _ = std::fs::remove_dir_all(&dir);
     println!("\nbposhield dlp speed (streaming, 1 MiB chunks, one thread; median of {} rounds):", b.rounds.max(1));
     println!(
@@ -356,18 +358,24 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             r.floor_mb_s,
             r.ours_mb_s,
             r.floor_mb_s / r.ours_mb_s,
-            presidio.as_ref().map_or("-".into(), |(p, _, _)| format!("{:.0}", r.ours_mb_s / p)),
+            presidio
+                .iter()
+                .find(|p| p.0 == r.profile)
+                .map_or("-".into(), |(_, mb, _, _)| format!("{:.0}", r.ours_mb_s / mb)),
             r.peak_mib.map_or("-".into(), |m| format!("{m:.1}")),
         );
     }
-    match &presidio {
-        Some((mb, version, bytes)) => println!(
-            "presidio-analyzer {version} (no_op NLP engine, offline): {mb:.3} MB per CPU second on {:.2} MB of the typical text",
-            *bytes as f64 / 1e6
-        ),
-        None => println!(
+    for (profile, mb, version, bytes) in &presidio {
+        println!(
+            "presidio-analyzer {version} (no_op NLP engine, offline): {mb:.3} MB per CPU second on {:.2} MB of the {} text",
+            *bytes as f64 / 1e6,
+            profile.name()
+        );
+    }
+    if presidio.is_empty() {
+        println!(
             "presidio: not measured (install with `bash scripts/presidio.sh --print-python`, or pass --presidio on)"
-        ),
+        );
     }
     Ok(())
 }
