@@ -10,11 +10,11 @@
 //!   corpus from a file, measured in a child process so the corpus held here does not
 //!   count.
 //! * **`--accuracy`**: precision and recall per type on `--docs` generated transcripts
-//!   with labels and hard negatives, against the issue's targets, and Presidio's on the
+//!   with labels and hard negatives, against the engine's targets, and Presidio's on the
 //!   same documents.
 
 use bposhield_dlp::corpus::{self, Doc, Profile};
-use bposhield_dlp::eval::{evaluate, Report};
+use bposhield_dlp::eval::{evaluate, Report, SPOKEN_TARGET, TARGETS};
 use bposhield_dlp::scan::{Kind, Scanner};
 use bposhield_dlp::stream::StreamScanner;
 use std::path::{Path, PathBuf};
@@ -64,19 +64,6 @@ pub struct DlpBench {
     #[arg(long, value_name = "TYPE")]
     only: Option<String>,
 }
-
-/// Targets from the issue: (kind, minimum precision and recall).
-const TARGETS: &[(Kind, f64)] = &[
-    (Kind::Card, 0.99),
-    (Kind::Ssn, 0.99),
-    (Kind::Aadhaar, 0.99),
-    (Kind::Pan, 0.99),
-    (Kind::Iban, 0.99),
-    (Kind::Email, 0.99),
-    (Kind::Phone, 0.97),
-];
-/// Target for numbers spoken as words (all types together).
-const SPOKEN_TARGET: f64 = 0.97;
 
 pub fn run(b: DlpBench) -> anyhow::Result<()> {
     if b.accuracy {

@@ -457,6 +457,7 @@ impl Pass<'_, '_> {
             return;
         }
         let (ws, we) = (i + tz - back, i + tz + fwd);
+        // `maybe_word` is the cheap table test; most samples end there.
         if !spoken::maybe_word(&bytes[ws..we]) || (ws > 0 && bytes[ws - 1].is_ascii_digit()) {
             return;
         }
@@ -472,11 +473,14 @@ impl Pass<'_, '_> {
         if !spoken::has_number_neighbour(bytes, ws, we) {
             return;
         }
-        let start = spoken::run_start(bytes, ws).max(self.consumed);
-        let start = if start > ws { ws } else { start };
+        // The run never starts inside text already handled, nor after the
+        // word that revealed it.
+        let start = spoken::run_start(bytes, ws).max(self.consumed).min(ws);
         self.spoken_at(start, we);
     }
 
+    /// The byte-by-byte form of [`Pass::sample_word`], for the ends of the
+    /// text and words of eight letters or more.
     fn sample_word_slow(&mut self, i: usize) {
         let bytes = self.bytes;
         let mut ws = i;
