@@ -13,7 +13,7 @@
 use crate::context::{Context, Ctx, Keywords};
 use crate::digits::{self, classify, extension_end, read_run, textual_date, Cand, Run, Shape, RUN_DIGITS};
 use crate::spoken;
-use crate::swar::{digits_or_at8, has_digit_or_at, letters8, load8};
+use crate::swar::{masks64, Masks};
 use crate::validate::{iban, iban_length, is_card, pan};
 
 /// The kind of PII a [`Finding`] reports.
@@ -388,81 +388,63 @@ impl Pass<'_, '_> {
     fn run(&mut self) {
         let bytes = self.bytes;
         let spoken = self.kinds.0 & !(Kind::Email.bit() | Kind::Iban.bit() | Kind::Pan.bit() | Kind::Custom.bit()) != 0;
-        let mut i = 0;
-        // Letter masks of the previous, current and next 8-byte blocks, for
-        // the spoken-number samples.
-        let mut before = 0u8;
-        let mut cur = bytes.get(0..8).map_or(0, |b| letters8(load8(b)));
-        while let Some(block) = bytes.get(i..i + 8) {
-            let w = load8(block);
-            let next = bytes.get(i + 8..i + 16).map(|b| letters8(load8(b)));
-            if has_digit_or_at(w) {
-                // Visit only the digits and `@`s, lowest first.
-                let mut hits = digits_or_at8(w);
-                while hits != 0 {
-                    let j = i + hits.trailing_zeros() as usize;
-                    hits &= hits - 1;
+        // Blocks of 64 bytes; the last one zero-padded (NUL is no class).
+        let block_at = |c: usize| -> Masks {
+            match bytes.get(c..c + 64) {
+                Some(b) => masks64(b.try_into().unwrap_or(&[0; 64])),
+                None => {
+                    let mut pad = [0u8; 64];
+                    let rest = bytes.get(c..).unwrap_or_default();
+                    pad[..rest.len()].copy_from_slice(rest);
+                    masks64(&pad)
+                }
+            }
+        };
+        let mut c = 0;
+        let mut cur = block_at(0);
+        let mut prev_letters = 0u64;
+        while c < bytes.len() {
+            let next = if c + 64 < bytes.len() { block_at(c + 64) } else { Masks::default() };
+            // Word starts whose first letter can begin a number word.
+            let starts = cur.letters & !((cur.letters << 1) | (prev_letters >> 63));
+            let words = if spoken { starts & cur.starters } else { 0 };
+            let letters = u128::from(cur.letters) | (u128::from(next.letters) << 64);
+            // Digits, `@`s and candidate words in text order: each may move
+            // `consumed` past the ones after it.
+            let mut events = cur.digits | words;
+            while events != 0 {
+                let k = events.trailing_zeros() as usize;
+                events &= events - 1;
+                let j = c + k;
+                if cur.digits >> k & 1 == 1 {
                     if bytes[j] == b'@' {
                         self.email(j);
                     } else if j >= self.consumed {
                         self.digit(j);
                     }
+                } else if j >= self.consumed {
+                    let len = ((letters >> k) as u64).trailing_ones() as usize;
+                    self.candidate_word(j, len);
                 }
             }
-            if spoken && i >= self.consumed {
-                match next {
-                    Some(next) => self.sample_word(i, before, cur, next),
-                    None => self.sample_word_slow(i),
-                }
-            }
-            before = cur;
-            cur = next.unwrap_or(0);
-            i += 8;
-        }
-        // The last few bytes, one at a time.
-        for (j, &b) in bytes.iter().enumerate().skip(i) {
-            if b.is_ascii_digit() && j >= self.consumed {
-                self.digit(j);
-            } else if b == b'@' {
-                self.email(j);
-            }
-        }
-        if spoken && i < bytes.len() && i >= self.consumed {
-            self.sample_word_slow(i);
+            prev_letters = cur.letters;
+            cur = next;
+            c += 64;
         }
     }
 
-    /// Every 8th byte: if it is in (or just before) a number word, decode the
-    /// spoken run there. A spoken number of three or more words is at least
-    /// 8 bytes long, so some sample lands in it. `before`, `cur` and `next`
-    /// are the letter masks ([`letters8`]) of the blocks before, at and after
-    /// `i`: the word's bounds are bit counts, without a branch per byte.
-    /// [`Pass::sample_word_slow`] is the byte-by-byte reference.
+    /// A word of `len` letters at `ws` whose first letter can begin a number
+    /// word: if it is one, decode the spoken run around it. Most words end
+    /// at the length and hash tests.
     #[inline]
-    fn sample_word(&mut self, i: usize, before: u8, cur: u8, next: u8) {
+    fn candidate_word(&mut self, ws: usize, len: usize) {
         let bytes = self.bytes;
-        // Non-letters at the sample (a word may start up to 3 bytes later).
-        let tz = (u32::from(cur) | 0x100).trailing_zeros() as usize;
-        // Letters before the sample, when the sample is inside a word.
-        let back = if tz == 0 { before.leading_ones() as usize } else { 0 };
-        let span = u32::from(cur) | (u32::from(next) << 8);
-        let fwd = (span >> tz).trailing_ones() as usize;
-        let len = back + fwd;
-        // No number word is longer than 9 letters; a word reaching past the
-        // next block is longer than that.
-        if back == 8 {
-            return self.sample_word_slow(i);
-        }
-        if tz > 3 || !(2..=9).contains(&len) {
+        if !(2..=9).contains(&len) || (ws > 0 && bytes[ws - 1].is_ascii_digit()) {
             return;
         }
-        let (ws, we) = (i + tz - back, i + tz + fwd);
-        // `maybe_word` is the cheap table test; most samples end there.
-        if !spoken::maybe_word(&bytes[ws..we]) || (ws > 0 && bytes[ws - 1].is_ascii_digit()) {
-            return;
-        }
-        if spoken::is_number_word(&bytes[ws..we]) {
-            self.spoken_word(ws, we);
+        let w = &bytes[ws..ws + len];
+        if spoken::maybe_word(w) && spoken::is_number_word(w) {
+            self.spoken_word(ws, ws + len);
         }
     }
 
@@ -477,36 +459,6 @@ impl Pass<'_, '_> {
         // word that revealed it.
         let start = spoken::run_start(bytes, ws).max(self.consumed).min(ws);
         self.spoken_at(start, we);
-    }
-
-    /// The byte-by-byte form of [`Pass::sample_word`], for the ends of the
-    /// text and words of eight letters or more.
-    fn sample_word_slow(&mut self, i: usize) {
-        let bytes = self.bytes;
-        let mut ws = i;
-        if bytes[i].is_ascii_alphabetic() {
-            let floor = i.saturating_sub(9);
-            while ws > floor && bytes[ws - 1].is_ascii_alphabetic() {
-                ws -= 1;
-            }
-        } else {
-            let mut k = 0;
-            while k < 3 && ws < bytes.len() && !bytes[ws].is_ascii_alphabetic() {
-                ws += 1;
-                k += 1;
-            }
-        }
-        if ws >= bytes.len() || !bytes[ws].is_ascii_alphabetic() || (ws > 0 && bytes[ws - 1].is_ascii_alphanumeric()) {
-            return;
-        }
-        let mut we = ws;
-        while we < bytes.len() && we - ws < 10 && bytes[we].is_ascii_alphabetic() {
-            we += 1;
-        }
-        if !spoken::is_number_word(&bytes[ws..we]) || bytes.get(we).is_some_and(u8::is_ascii_alphabetic) {
-            return;
-        }
-        self.spoken_word(ws, we);
     }
 
     /// Decodes and classifies the spoken run at `start`; at least `min_end`

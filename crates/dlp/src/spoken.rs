@@ -101,7 +101,7 @@ static FILTER: [[u32; 26]; 10] = {
 };
 
 /// Whether `w` may be a word of [`WORDS`]: its length, first and last
-/// letter fit. Inlined into the sampling loop; the full match is in [`word`].
+/// letter fit. Inlined into the scan loop; the full match is in [`word`].
 #[inline(always)]
 pub(crate) fn maybe_word(w: &[u8]) -> bool {
     let n = w.len();
