@@ -308,7 +308,7 @@ impl<'k> Context<'k> {
                 *slot = (u16::try_from(pos - s).unwrap_or(NONE), u16::try_from(pos - e).unwrap_or(NONE));
             }
         }
-        Window { pos, lo, back }
+        Window { pos, back }
     }
 
     /// Records the keywords starting at word starts in `from..to`. Word
@@ -432,7 +432,6 @@ const NONE: u16 = u16::MAX;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
     pos: usize,
-    lo: usize,
     back: [(u16, u16); N_CTX],
 }
 
@@ -474,11 +473,5 @@ impl Window {
             Some((s, _)) if s > neg => false,
             Some((s, _)) => memchr::memchr(b'\n', &bytes[s..neg]).is_some(),
         }
-    }
-
-    /// Lower bound of the window (for tests of the margins).
-    #[allow(dead_code)]
-    pub(crate) fn lo(&self) -> usize {
-        self.lo
     }
 }

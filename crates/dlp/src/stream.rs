@@ -244,6 +244,13 @@ fn each_span(buf: &str, start: usize, found: &[Finding], f: &mut impl FnMut(Find
 #[derive(Debug)]
 pub struct StreamRedactor {
     scanner: StreamScanner,
+    output: Output,
+}
+
+/// What the redactor has written so far (apart from the scanner, so a
+/// window callback can borrow both).
+#[derive(Debug)]
+struct Output {
     style: Style,
     /// Global offset up to which output has been produced.
     written: usize,
@@ -254,52 +261,44 @@ pub struct StreamRedactor {
 impl StreamRedactor {
     /// A redactor at the start of a stream.
     pub fn new(scanner: Scanner, style: Style) -> Self {
-        StreamRedactor { scanner: StreamScanner::with_scanner(scanner), style, written: 0, count: 0 }
+        StreamRedactor { scanner: StreamScanner::with_scanner(scanner), output: Output { style, written: 0, count: 0 } }
     }
 
     /// Feeds `chunk`; appends the redacted text decided so far to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut String) {
         self.scanner.decode(chunk);
-        let (style, written, count) = (&self.style, &mut self.written, &mut self.count);
-        self.scanner
-            .advance(false, &mut |buf, start, found, safe| write(buf, start, found, safe, style, written, count, out));
+        let output = &mut self.output;
+        self.scanner.advance(false, &mut |buf, start, found, safe| output.write(buf, start, found, safe, out));
     }
 
     /// Ends the stream: appends the rest to `out`; returns how many
     /// findings were redacted in all.
     pub fn finish(mut self, out: &mut String) -> usize {
         self.scanner.end_input();
-        let (style, written, count) = (&self.style, &mut self.written, &mut self.count);
-        self.scanner
-            .advance(true, &mut |buf, start, found, safe| write(buf, start, found, safe, style, written, count, out));
-        self.count
+        let output = &mut self.output;
+        self.scanner.advance(true, &mut |buf, start, found, safe| output.write(buf, start, found, safe, out));
+        self.output.count
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write(
-    buf: &str,
-    start: usize,
-    found: &[Finding],
-    safe: usize,
-    style: &Style,
-    written: &mut usize,
-    count: &mut usize,
-    out: &mut String,
-) {
-    let local = |g: usize| g.saturating_sub(start);
-    for f in found {
-        if f.start < *written {
-            continue;
+impl Output {
+    /// Writes the window text `buf` (global offset `start`) up to `safe`,
+    /// with each of `found` redacted.
+    fn write(&mut self, buf: &str, start: usize, found: &[Finding], safe: usize, out: &mut String) {
+        let local = |g: usize| g.saturating_sub(start);
+        for f in found {
+            if f.start < self.written {
+                continue;
+            }
+            out.push_str(buf.get(local(self.written)..local(f.start)).unwrap_or_default());
+            redact_span(f, buf.get(local(f.start)..local(f.end)).unwrap_or_default(), &self.style, out);
+            self.written = f.end;
+            self.count += 1;
         }
-        out.push_str(buf.get(local(*written)..local(f.start)).unwrap_or_default());
-        redact_span(f, buf.get(local(f.start)..local(f.end)).unwrap_or_default(), style, out);
-        *written = f.end;
-        *count += 1;
-    }
-    if safe > *written {
-        out.push_str(buf.get(local(*written)..local(safe)).unwrap_or_default());
-        *written = safe;
+        if safe > self.written {
+            out.push_str(buf.get(local(self.written)..local(safe)).unwrap_or_default());
+            self.written = safe;
+        }
     }
 }
 
