@@ -468,7 +468,17 @@ impl Pass<'_, '_> {
             self.consumed = self.consumed.max(min_end);
             return false;
         };
-        self.consumed = self.consumed.max(run.end).max(min_end);
+        let found = self.classify_spoken(&run);
+        // A run that says nothing still holds its written digit groups
+        // ("oh 4111 1111 1111 1111"): those stay for the written scan.
+        let end = if found { run.end } else { run.first_digits.unwrap_or(run.end) };
+        self.consumed = self.consumed.max(end).max(min_end);
+        found
+    }
+
+    /// Classifies a decoded spoken run: the whole, then its turn segments,
+    /// then a card with more digits after it.
+    fn classify_spoken(&mut self, run: &spoken::Run) -> bool {
         let shape = Shape { spoken: true, group_count: 1, ..Shape::default() };
         let n = run.len;
         // The whole run, then its speaker-turn segments (an agent reading

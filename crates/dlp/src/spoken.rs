@@ -180,6 +180,8 @@ pub(crate) struct Run {
     pub(crate) segment_count: usize,
     /// Number words in the run (0 = only digit groups: not spoken).
     pub(crate) words: usize,
+    /// Byte offset of the first group of written digits in the run.
+    pub(crate) first_digits: Option<usize>,
 }
 
 impl Run {
@@ -358,6 +360,7 @@ pub(crate) fn decode(bytes: &[u8], start: usize) -> Option<Run> {
         segments: [0; 4],
         segment_count: 1,
         words: 0,
+        first_digits: None,
     };
     let push = |run: &mut Run, d: u8, s: usize, e: usize| {
         if run.len < MAX_DIGITS {
@@ -447,6 +450,7 @@ pub(crate) fn decode(bytes: &[u8], start: usize) -> Option<Run> {
                     break;
                 }
                 tens = None;
+                run.first_digits.get_or_insert(i);
                 for (k, &b) in bytes[i..e].iter().enumerate() {
                     push(&mut run, b - b'0', i + k, i + k + 1);
                 }

@@ -497,6 +497,9 @@ fn spoken_numbers() {
     // Phone read out, with "double" and "oh".
     let v = "four one five, five five five, oh one three two";
     assert_eq!(spoken(&format!("my phone number is {v}")), vec![(Kind::Phone, v.to_string(), true)]);
+    // A number word before a typed card that says nothing leaves the card
+    // to the written scan.
+    assert_eq!(spoken("oh 4000000000000002 ok"), vec![(Kind::Card, "4000000000000002".to_string(), false)]);
     // Ordinary speech with number words is not PII.
     assert_eq!(spoken("oh one moment, I called two or three times about the four items"), vec![]);
     assert_eq!(spoken("one two three four five six seven eight nine"), vec![]);
