@@ -45,16 +45,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 pub async fn run(cfg: Config, b: IdentityBench) -> anyhow::Result<()> {
     reconciliation(&b)?;
     if b.leavers > 0 {
@@ -144,7 +134,7 @@ fn reconciliation(b: &IdentityBench) -> anyhow::Result<()> {
         median(apply_s),
         median(plan_s),
         median(total_s.clone()),
-        peak_rss_mib()
+        crate::peak_rss_mib().unwrap_or(0.0)
     );
     let per_object = median(total_s) / world.accounts.len().max(1) as f64;
     println!(

@@ -299,18 +299,11 @@ fn scan_paths(paths: &[PathBuf], scanner: &Scanner) -> anyhow::Result<u64> {
         list.len() - usize::try_from(skipped).unwrap_or(0),
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / secs.max(1e-9),
-        peak_rss().map_or_else(|| "unknown".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+        crate::peak_rss_mib().map_or_else(|| "unknown".to_string(), |m| format!("{m:.1} MiB")),
         if kinds.is_empty() { "" } else { ": " },
         kinds.join(", ")
     );
     Ok(total)
-}
-
-/// Peak resident memory of this process in KiB (Linux `VmHWM`).
-pub fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One JSON line: never the raw value, only its masked form (all but the last four).

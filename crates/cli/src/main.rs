@@ -116,6 +116,15 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Loads the configuration layers and applies the global flags.
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), for the
+/// benchmarks and the `dlp scan` summary.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let mut cfg = Config::load(cli.config.as_deref(), &env)?;
