@@ -13,7 +13,7 @@
 //! once; a page without PII is never read here at all.
 
 use crate::scan::Kind;
-use crate::swar::{alnum8, load8};
+use crate::swar::{fold3, has_slot, load8, masks64, slot3};
 
 /// How far back (bytes) a keyword may be from the candidate.
 pub const WINDOW: usize = 256;
@@ -199,6 +199,12 @@ pub(crate) struct Keywords {
     /// Bit `second` of `nonempty[first]` set when that bucket has keywords:
     /// the common case, no keyword, costs one load.
     nonempty: [u32; 27],
+    /// The hashed first three bytes of every keyword of three bytes or more
+    /// ([`slot3`]): one bit test dismisses almost every word of the text.
+    trigrams: [u64; 16],
+    /// As `nonempty`, for the buckets holding a keyword shorter than three
+    /// bytes (`cc`), which the trigram set cannot hold.
+    short: [u32; 27],
     /// Longest keyword, for the streaming margins.
     pub(crate) longest: usize,
 }
@@ -230,10 +236,19 @@ impl Keywords {
         let longest = all.iter().map(|(kw, _)| kw.len()).max().unwrap_or(0);
         let mut first = vec![0u16; BUCKETS + 1];
         let mut nonempty = [0u32; 27];
+        let mut trigrams = [0u64; 16];
+        let mut short = [0u32; 27];
         for (kw, _) in &all {
             let k = bucket(kw);
             first[k + 1] += 1;
             nonempty[k / 27] |= 1 << (k % 27);
+            match <&[u8; 3]>::try_from(&kw[..kw.len().min(3)]) {
+                Ok(w) => {
+                    let h = slot3(fold3(w));
+                    trigrams[h >> 6] |= 1 << (h & 63);
+                }
+                Err(_) => short[k / 27] |= 1 << (k % 27),
+            }
         }
         for k in 0..BUCKETS {
             first[k + 1] += first[k];
@@ -241,14 +256,18 @@ impl Keywords {
         let prefixes = all
             .iter()
             .map(|(kw, _)| {
+                // Folded like the text in `keyword_at` (`_` and `@` lack
+                // the 0x20 bit: without this they never matched).
                 let mut b = [0u8; 8];
                 let n = kw.len().min(8);
-                b[..n].copy_from_slice(&kw[..n]);
+                for (d, s) in b.iter_mut().zip(&kw[..n]) {
+                    *d = s | 0x20;
+                }
                 let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
                 (u64::from_le_bytes(b), mask)
             })
             .collect();
-        Keywords { entries: all, prefixes, first, nonempty, longest }
+        Keywords { entries: all, prefixes, first, nonempty, trigrams, short, longest }
     }
 }
 
@@ -257,8 +276,9 @@ pub(crate) struct Context<'k> {
     kw: &'k Keywords,
     /// Bytes before this offset have been read.
     read: usize,
-    /// Start and end of the latest keyword of each class read so far.
-    last: [Option<(usize, usize)>; N_CTX],
+    /// Start and end of the latest keyword of each class read so far
+    /// ([`UNSEEN`] for none).
+    last: [(usize, usize); N_CTX],
     /// The previous query and the lower bound of its window's line part
     /// (start of the line before it, or a bound at most that): a query on
     /// the same line reuses it instead of searching for line breaks.
@@ -268,7 +288,7 @@ pub(crate) struct Context<'k> {
 
 impl<'k> Context<'k> {
     pub(crate) fn new(kw: &'k Keywords) -> Self {
-        Context { kw, read: 0, last: [None; N_CTX], line_pos: 0, line_floor: 0 }
+        Context { kw, read: 0, last: [UNSEEN; N_CTX], line_pos: 0, line_floor: 0 }
     }
 
     /// Start of the context window of a candidate at `pos`: the start of
@@ -291,58 +311,60 @@ impl<'k> Context<'k> {
 
     /// The context of a candidate starting at `pos`: reads the keywords up to
     /// `pos` and returns the window's lower bound with the keyword table.
+    #[inline(never)]
     pub(crate) fn at(&mut self, bytes: &[u8], pos: usize) -> Window {
         let lo = self.window_start(bytes, pos);
         if pos > self.read {
             let from = self.read.max(lo.saturating_sub(self.kw.longest));
             if from > self.read {
-                self.last = [None; N_CTX];
+                self.last = [UNSEEN; N_CTX];
             }
             self.read_words(bytes, from, pos);
             self.read = pos;
         }
-        let mut back = [(NONE, NONE); N_CTX];
-        for (slot, seen) in back.iter_mut().zip(self.last) {
-            if let Some((s, e)) = seen.filter(|&(s, e)| s >= lo && e <= pos) {
-                // Both within WINDOW + the longest keyword of `pos`.
-                *slot = (u16::try_from(pos - s).unwrap_or(NONE), u16::try_from(pos - e).unwrap_or(NONE));
-            }
-        }
-        Window { pos, back }
+        Window { pos, lo, last: self.last }
     }
 
     /// Records the keywords starting at word starts in `from..to`. Word
-    /// starts are found eight bytes at a time ([`alnum8`]); most land in an
-    /// empty bucket.
+    /// starts come from the vector byte classes of 64-byte blocks
+    /// ([`masks64`]); most are dismissed by the trigram set.
     fn read_words(&mut self, bytes: &[u8], from: usize, to: usize) {
-        let mut i = from;
         // A word cut by `from` is not a word start.
-        let mut prev = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
-        let nonempty = &self.kw.nonempty;
-        while i + 8 <= to {
-            let m = alnum8(load8(&bytes[i..i + 8]));
-            let mut starts = m & !((m << 1) | u8::from(prev));
+        let mut prev = from > 0 && bytes[from - 1].is_ascii_alphanumeric();
+        let mut i = from;
+        while i < to {
+            let n = (to - i).min(64);
+            let m = match bytes.get(i..i + 64) {
+                Some(b) => masks64(b.try_into().unwrap_or(&[0; 64])),
+                None => {
+                    let mut pad = [0u8; 64];
+                    pad[..n].copy_from_slice(&bytes[i..i + n]);
+                    masks64(&pad)
+                }
+            };
+            let valid = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let alnum = (m.letters | m.digits) & valid;
+            let mut starts = alnum & !((alnum << 1) | u64::from(prev));
             while starts != 0 {
                 let j = i + starts.trailing_zeros() as usize;
                 starts &= starts - 1;
-                // The bucket of the word's first two bytes, inline: most are
-                // empty and cost nothing more.
-                let a = usize::from(CLASS[usize::from(bytes[j])]);
-                let b = if j + 1 < to { usize::from(CLASS[usize::from(bytes[j + 1])]) } else { 26 };
-                if nonempty[a] & (1 << b) != 0 {
+                // The word's first three bytes against the keyword trigram
+                // set; shorter keywords by their two-byte bucket.
+                let candidate = match bytes.get(j..j + 3).and_then(|w| <&[u8; 3]>::try_from(w).ok()) {
+                    Some(w) if j + 3 <= to => {
+                        has_slot(&self.kw.trigrams, slot3(fold3(w))) || {
+                            let a = usize::from(CLASS[usize::from(w[0])]);
+                            self.kw.short[a] >> CLASS[usize::from(w[1])] & 1 == 1
+                        }
+                    }
+                    _ => true,
+                };
+                if candidate {
                     self.keyword_at(bytes, j, to);
                 }
             }
-            prev = m & 0x80 != 0;
-            i += 8;
-        }
-        while i < to {
-            let word = bytes[i].is_ascii_alphanumeric();
-            if word && !prev {
-                self.keyword_at(bytes, i, to);
-            }
-            prev = word;
-            i += 1;
+            prev = alnum >> 63 == 1;
+            i += 64;
         }
     }
 
@@ -367,7 +389,7 @@ impl<'k> Context<'k> {
                 && bytes[i..end].eq_ignore_ascii_case(kw)
                 && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
             {
-                self.last[*ctx as usize] = Some((i, end));
+                self.last[*ctx as usize] = (i, end);
                 // The longest keyword at a word start wins (`cvv2` over
                 // `cvv`); buckets are sorted longest first.
                 break;
@@ -423,35 +445,37 @@ pub(crate) fn has_number(text: &[u8]) -> bool {
     false
 }
 
-/// No keyword of a class in the window.
-const NONE: u16 = u16::MAX;
+/// No keyword of a class seen yet.
+const UNSEEN: (usize, usize) = (usize::MAX, usize::MAX);
 
-/// The keywords seen in one candidate's context window: for each class, the
-/// distance back from the candidate to the start and the end of its latest
-/// keyword (small: the window is at most a few hundred bytes).
+/// The keywords seen in one candidate's context window: the latest keyword
+/// of each class read so far, which counts when it lies in `lo..pos`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
     pos: usize,
-    back: [(u16, u16); N_CTX],
+    lo: usize,
+    last: [(usize, usize); N_CTX],
 }
 
 impl Window {
-    /// Whether a keyword of `ctx` is in the window.
-    pub(crate) fn has(&self, ctx: Ctx) -> bool {
-        self.back[ctx as usize].0 != NONE
+    /// Start and end of the latest keyword of `ctx` in the window.
+    #[inline]
+    fn span(&self, ctx: Ctx) -> Option<(usize, usize)> {
+        let (s, e) = self.last[ctx as usize];
+        (s != usize::MAX && s >= self.lo && e <= self.pos).then_some((s, e))
     }
 
-    /// Start and end of the latest keyword of `ctx`.
-    fn span(&self, ctx: Ctx) -> Option<(usize, usize)> {
-        let (s, e) = self.back[ctx as usize];
-        (s != NONE).then(|| (self.pos - usize::from(s), self.pos - usize::from(e)))
+    /// Whether a keyword of `ctx` is in the window.
+    #[inline]
+    pub(crate) fn has(&self, ctx: Ctx) -> bool {
+        self.span(ctx).is_some()
     }
 
     /// Whether `ctx` has a keyword and it is the nearest among `rivals`
     /// (ties go to `ctx`).
     pub(crate) fn nearest_of(&self, ctx: Ctx, rivals: &[Ctx]) -> bool {
-        let d = self.back[ctx as usize].0;
-        d != NONE && rivals.iter().all(|&r| self.back[r as usize].0 >= d)
+        let Some((s, _)) = self.span(ctx) else { return false };
+        rivals.iter().all(|&r| self.span(r).is_none_or(|(rs, _)| rs <= s))
     }
 
     /// Whether a keyword of `ctx` is in the window with no digit between it

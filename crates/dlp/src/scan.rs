@@ -402,32 +402,35 @@ impl Pass<'_, '_> {
         };
         let mut c = 0;
         let mut cur = block_at(0);
-        let mut prev_letters = 0u64;
+        let (mut prev_letters, mut prev_digits) = (0u64, 0u64);
         while c < bytes.len() {
             let next = if c + 64 < bytes.len() { block_at(c + 64) } else { Masks::default() };
-            // Word starts whose first letter can begin a number word.
+            // Word starts whose first letter can begin a number word, and
+            // the first digit of each run of digits.
             let starts = cur.letters & !((cur.letters << 1) | (prev_letters >> 63));
             let words = if spoken { starts & cur.starters } else { 0 };
+            let digit_runs = cur.digits & !((cur.digits << 1) | (prev_digits >> 63));
             let letters = u128::from(cur.letters) | (u128::from(next.letters) << 64);
-            // Digits, `@`s and candidate words in text order: each may move
-            // `consumed` past the ones after it.
-            let mut events = cur.digits | words;
+            // Digit runs, `@`s and candidate words in text order: each may
+            // move `consumed` past the ones after it.
+            let mut events = digit_runs | cur.at | words;
             while events != 0 {
                 let k = events.trailing_zeros() as usize;
                 events &= events - 1;
                 let j = c + k;
-                if cur.digits >> k & 1 == 1 {
-                    if bytes[j] == b'@' {
-                        self.email(j);
-                    } else if j >= self.consumed {
-                        self.digit(j);
-                    }
-                } else if j >= self.consumed {
+                if cur.at >> k & 1 == 1 {
+                    self.email(j);
+                } else if j < self.consumed {
+                    // Inside a run, word or number already handled.
+                } else if digit_runs >> k & 1 == 1 {
+                    self.digit(j);
+                } else if spoken::may_start_number(bytes, j) {
                     let len = ((letters >> k) as u64).trailing_ones() as usize;
                     self.candidate_word(j, len);
                 }
             }
             prev_letters = cur.letters;
+            prev_digits = cur.digits;
             cur = next;
             c += 64;
         }

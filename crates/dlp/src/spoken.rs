@@ -11,6 +11,8 @@
 //! string; every digit remembers the byte range of the token it came from,
 //! so a finding over digits `a..b` maps back to exact byte offsets.
 
+use crate::swar::{fold3, has_slot, slot3};
+
 /// Longest spoken run (bytes) that is decoded; longer ones are cut there.
 /// Part of the streaming margins.
 pub const MAX_SPOKEN: usize = 600;
@@ -113,6 +115,57 @@ pub(crate) fn maybe_word(w: &[u8]) -> bool {
     first < 26 && last < 26 && FILTER[n][first] & (1 << last) != 0
 }
 
+/// First three letters of every number word that can start a run and begins
+/// with a letter of the scan's starter mask (`z o t f s e n d`); "oh", the
+/// one two-letter word, is tested on its own.
+const PREFIXES: &[&[u8; 3]] = &[
+    b"zer", b"nou", b"one", b"two", b"thr", b"thi", b"tho", b"twe", b"ten", b"tri", b"fou", b"for", b"fiv", b"fif",
+    b"six", b"sev", b"eig", b"ele", b"nin", b"dou",
+];
+
+/// The hashed [`PREFIXES`] ([`slot3`]): about one ordinary word in fifty
+/// collides, so nearly all the words the scan meets are dismissed by one
+/// multiply and one bit test, before their length is even known.
+static PREFIX_SET: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut k = 0;
+    while k < PREFIXES.len() {
+        t = with_prefix(t, PREFIXES[k]);
+        k += 1;
+    }
+    t
+};
+
+/// [`PREFIX_SET`] with the number words that cannot start a run but can
+/// follow a number ("hundred").
+static NUMBER_SET: [u64; 16] = with_prefix(PREFIX_SET, b"hun");
+
+const fn with_prefix(mut set: [u64; 16], p: &[u8; 3]) -> [u64; 16] {
+    let h = slot3(p[0] as u32 | (p[1] as u32) << 8 | (p[2] as u32) << 16);
+    set[h >> 6] |= 1 << (h & 63);
+    set
+}
+
+/// Whether the three bytes at `i`, folded, may begin a word of `set` (or
+/// "oh"). Near the end of the text it says true and leaves the decision to
+/// the full word test.
+#[inline(always)]
+fn may_begin(set: &[u64; 16], bytes: &[u8], i: usize) -> bool {
+    let Some(w) = bytes.get(i..i + 3).and_then(|w| <&[u8; 3]>::try_from(w).ok()) else { return true };
+    // Folding with 0x20 maps upper-case letters to lower case and no other
+    // byte into `a..=z`, so a number word is never missed.
+    let x = fold3(w);
+    x & 0xFFFF == u32::from_le_bytes([b'o', b'h', 0, 0]) || has_slot(set, slot3(x))
+}
+
+/// Whether the word starting at `ws` may be a number word that starts a
+/// run: false for most words ("the", "send", "for"…), true for every
+/// number word.
+#[inline(always)]
+pub(crate) fn may_start_number(bytes: &[u8], ws: usize) -> bool {
+    may_begin(&PREFIX_SET, bytes, ws)
+}
+
 /// The number meaning of `w` (ASCII letters, any case), if it has one.
 pub(crate) fn word(w: &[u8]) -> Option<Word> {
     if !maybe_word(w) {
@@ -207,6 +260,29 @@ fn is_letter(b: u8) -> bool {
 }
 
 /// End of the word of letters starting at `i`.
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    #[test]
+    fn every_run_starting_number_word_passes_the_prefix_filter() {
+        for w in WORDS {
+            let starter = b"zotfsend".contains(&w[0]);
+            if !starter || word(w) == Some(Word::Filler) {
+                continue;
+            }
+            for text in [w.to_vec(), w.to_ascii_uppercase(), [*w, b" x"].concat()] {
+                assert!(may_start_number(&text, 0), "{}", String::from_utf8_lossy(&text));
+            }
+        }
+        for w in WORDS.iter().filter(|w| word(w) != Some(Word::Filler)) {
+            assert!(may_begin(&NUMBER_SET, &[*w, b" "].concat(), 0), "{}", String::from_utf8_lossy(w));
+        }
+        let common: &[&[u8]] = &[b"the ", b"that", b"send", b"see ", b"some", b"now ", b"not ", b"do i"];
+        assert!(common.iter().all(|w| !may_start_number(w, 0)));
+    }
+}
+
 fn word_end(bytes: &[u8], i: usize) -> usize {
     let mut j = i;
     while j < bytes.len() && is_letter(bytes[j]) {
@@ -585,6 +661,11 @@ pub(crate) fn has_number_neighbour(bytes: &[u8], ws: usize, we: usize) -> bool {
 
 /// Whether a number token (not a filler) starts at `i`.
 fn starts_number(bytes: &[u8], i: usize) -> bool {
+    // Most words after a number word are ordinary ("one moment"): the
+    // prefix set dismisses them before the word is read.
+    if bytes.get(i).is_some_and(u8::is_ascii_alphabetic) && !may_begin(&NUMBER_SET, bytes, i) {
+        return false;
+    }
     match token_at(bytes, i) {
         Some(Tok::Digits(_)) => true,
         Some(Tok::Word(w, _)) => w != Word::Filler,

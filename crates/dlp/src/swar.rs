@@ -1,13 +1,10 @@
 //! Byte classes as bit masks, so the scan skips ordinary text without a
-//! branch per byte and without `unsafe` intrinsics: [`masks64`] classifies a
-//! 64-byte block with loops the compiler vectorises; [`alnum8`] does eight
-//! bytes with plain `u64` arithmetic (SWAR, "SIMD within a register").
+//! branch per byte: [`masks64`] classifies a 64-byte block with vector
+//! compares and byte-mask moves (SSE2, or AVX2 when the build targets it,
+//! through `safe_arch`; plain loops elsewhere).
 //!
-//! Every per-byte mask here is exact: the SWAR subtractions are arranged so
-//! that no borrow crosses from one byte into the next.
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
+//! It also holds the 3-byte word-prefix hash ([`fold3`], [`slot3`]) with
+//! which number words and context keywords are told from ordinary words.
 
 /// The eight bytes of `b` (at least 8 long) as a little-endian word.
 #[inline]
@@ -15,70 +12,136 @@ pub(crate) fn load8(b: &[u8]) -> u64 {
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// High bit of each byte of `w` set when the byte is in `lo..=hi` (ASCII).
-#[inline]
-fn in_range(w: u64, lo: u8, hi: u8) -> u64 {
-    let low = w & !HI;
-    // (low | 0x80) - lo >= 0x80 iff low >= lo; (0x80 | hi) - low >= 0x80 iff
-    // low <= hi. Neither borrows across bytes.
-    let ge = (low | HI).wrapping_sub(LO * u64::from(lo)) & HI;
-    let le = (LO * (0x80 | u64::from(hi))).wrapping_sub(low) & HI;
-    ge & le & !(w & HI)
+/// The first three bytes of `b` with bit 0x20 set (ASCII letters folded to
+/// lower case) as one number, for [`slot3`].
+#[inline(always)]
+pub(crate) fn fold3(b: &[u8; 3]) -> u32 {
+    u32::from(b[0] | 0x20) | u32::from(b[1] | 0x20) << 8 | u32::from(b[2] | 0x20) << 16
 }
 
-/// One bit per byte from a high-bit mask: bit `k` = byte `k`.
-#[inline]
-fn gather(m: u64) -> u8 {
-    (((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) as u8
+/// Slot of a [`fold3`] value in a 1024-bit set: the top ten bits of a
+/// multiplicative hash. Word prefilters test one bit here before any
+/// string compare.
+#[inline(always)]
+pub(crate) const fn slot3(x: u32) -> usize {
+    (x.wrapping_mul(0x9E37_79B1) >> 22) as usize
 }
 
-/// Bit `k` set when byte `k` of `w` is an ASCII letter or digit.
-#[inline]
-pub(crate) fn alnum8(w: u64) -> u8 {
-    gather(in_range(w | (LO * 0x20), b'a', b'z') | in_range(w, b'0', b'9'))
+/// Whether slot `h` is set in `set`.
+#[inline(always)]
+pub(crate) fn has_slot(set: &[u64; 16], h: usize) -> bool {
+    set[h >> 6] >> (h & 63) & 1 == 1
 }
 
 /// Byte classes of a 64-byte block as bit masks (bit `k` = byte `k`):
-/// digits and `@`, letters, and letters that can begin a number word
+/// digits, `@`, letters, and letters that can begin a number word
 /// (`z o t f s e n d`, either case). Written as plain loops over fixed-size
 /// arrays, which the compiler turns into vector compares; much faster than
 /// eight [`letters8`] calls.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Masks {
     pub(crate) digits: u64,
+    pub(crate) at: u64,
     pub(crate) letters: u64,
     pub(crate) starters: u64,
 }
 
 #[inline]
 pub(crate) fn masks64(block: &[u8; 64]) -> Masks {
-    let mut m = Masks::default();
-    for (q, part) in block.chunks_exact(16).enumerate() {
-        let (d, l, s) = masks16(part);
-        m.digits |= u64::from(d) << (16 * q);
-        m.letters |= u64::from(l) << (16 * q);
-        m.starters |= u64::from(s) << (16 * q);
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    {
+        let half = |h: usize| {
+            let mut p = [0u8; 32];
+            p.copy_from_slice(&block[32 * h..32 * h + 32]);
+            masks32(&p)
+        };
+        let (a, b) = (half(0), half(1));
+        let join = |x: u32, y: u32| u64::from(x) | u64::from(y) << 32;
+        Masks { digits: join(a.0, b.0), at: join(a.1, b.1), letters: join(a.2, b.2), starters: join(a.3, b.3) }
     }
-    m
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+    {
+        let part = |q: usize| {
+            let mut p = [0u8; 16];
+            p.copy_from_slice(&block[16 * q..16 * q + 16]);
+            masks16(&p)
+        };
+        let (a, b, c, d) = (part(0), part(1), part(2), part(3));
+        let join = |x: u16, y: u16, z: u16, w: u16| {
+            u64::from(x) | u64::from(y) << 16 | u64::from(z) << 32 | u64::from(w) << 48
+        };
+        Masks {
+            digits: join(a.0, b.0, c.0, d.0),
+            at: join(a.1, b.1, c.1, d.1),
+            letters: join(a.2, b.2, c.2, d.2),
+            starters: join(a.3, b.3, c.3, d.3),
+        }
+    }
 }
 
-/// The three masks of 16 bytes; each loop is one vector compare and one
-/// byte-mask move.
+/// The four masks of 32 bytes with AVX2, as [`masks16`] does 16.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline]
-fn masks16(part: &[u8]) -> (u16, u16, u16) {
-    let (mut d, mut l, mut s) = (0u16, 0u16, 0u16);
-    for (k, &b) in part.iter().enumerate().take(16) {
+fn masks32(part: &[u8; 32]) -> (u32, u32, u32, u32) {
+    use safe_arch::{
+        bitor_m256i as or, cmp_eq_mask_i8_m256i as eq, m256i, min_u8_m256i, move_mask_i8_m256i, set_splat_i8_m256i,
+        sub_i8_m256i,
+    };
+    let splat = |b: u8| set_splat_i8_m256i(b as i8);
+    let within = |x: m256i, lo: u8, n: u8| {
+        let t = sub_i8_m256i(x, splat(lo));
+        eq(min_u8_m256i(t, splat(n)), t)
+    };
+    let mask = |x: m256i| move_mask_i8_m256i(x) as u32;
+    let v = m256i::from(*part);
+    let low = or(v, splat(0x20));
+    let starter = or(or(within(low, b'd', 2), within(low, b'n', 1)), or(within(low, b's', 1), eq(low, splat(b'z'))));
+    (mask(within(v, b'0', 9)), mask(eq(v, splat(b'@'))), mask(within(low, b'a', 25)), mask(starter))
+}
+
+/// The three masks of 16 bytes with SSE2: range tests as `min` + compare,
+/// one `pmovmskb` per mask.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2", not(target_feature = "avx2")))]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16, u16, u16) {
+    use safe_arch::{
+        bitor_m128i as or, cmp_eq_mask_i8_m128i as eq, m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        sub_i8_m128i,
+    };
+    let splat = |b: u8| set_splat_i8_m128i(b as i8);
+    // Bytes `x - lo` at most `n` (unsigned): `lo..=lo + n`.
+    let within = |x: m128i, lo: u8, n: u8| {
+        let t = sub_i8_m128i(x, splat(lo));
+        eq(min_u8_m128i(t, splat(n)), t)
+    };
+    let mask = |x: m128i| move_mask_i8_m128i(x) as u16;
+    let v = m128i::from(*part);
+    let low = or(v, splat(0x20));
+    let digit = within(v, b'0', 9);
+    let at = eq(v, splat(b'@'));
+    let letter = within(low, b'a', 25);
+    let starter = or(or(within(low, b'd', 2), within(low, b'n', 1)), or(within(low, b's', 1), eq(low, splat(b'z'))));
+    (mask(digit), mask(at), mask(letter), mask(starter))
+}
+
+/// The three masks of 16 bytes, portably; each loop is one vector compare
+/// where the compiler manages it.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16, u16, u16) {
+    let (mut d, mut a, mut l, mut s) = (0u16, 0u16, 0u16, 0u16);
+    for (k, &b) in part.iter().enumerate() {
         let low = b | 0x20;
-        let digit = b.wrapping_sub(b'0') < 10 || b == b'@';
+        let digit = b.wrapping_sub(b'0') < 10;
         let letter = low.wrapping_sub(b'a') < 26;
-        // d-f, n-o, s-t, z as range tests (they vectorize; a table does not).
         let starter =
             low.wrapping_sub(b'd') < 3 || low.wrapping_sub(b'n') < 2 || low.wrapping_sub(b's') < 2 || low == b'z';
         d |= u16::from(digit) << k;
+        a |= u16::from(b == b'@') << k;
         l |= u16::from(letter) << k;
         s |= u16::from(starter) << k;
     }
-    (d, l, s)
+    (d, a, l, s)
 }
 
 #[cfg(test)]
@@ -94,25 +157,11 @@ mod tests {
             }
             let m = masks64(&block);
             for (k, &b) in block.iter().enumerate() {
-                assert_eq!(m.digits >> k & 1 == 1, b.is_ascii_digit() || b == b'@', "{b:#x}");
+                assert_eq!(m.digits >> k & 1 == 1, b.is_ascii_digit(), "{b:#x}");
+                assert_eq!(m.at >> k & 1 == 1, b == b'@', "{b:#x}");
                 assert_eq!(m.letters >> k & 1 == 1, b.is_ascii_alphabetic(), "{b:#x}");
                 let starter = b"zotfsendZOTFSEND".contains(&b);
                 assert_eq!(m.starters >> k & 1 == 1, starter, "{b:#x}");
-            }
-        }
-    }
-
-    #[test]
-    fn alnum_mask_is_exact_per_byte() {
-        // Every byte value in every position, among neighbours of each class.
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut bytes = [b'a', b'0', b' ', b'Z', b'@', b'[', 0xC3, b'`'];
-                bytes[pos] = b;
-                let alnum = alnum8(load8(&bytes));
-                for (k, x) in bytes.iter().enumerate() {
-                    assert_eq!(alnum >> k & 1 == 1, x.is_ascii_alphanumeric(), "alnum {x:#x} at {k} in {bytes:?}");
-                }
             }
         }
     }

@@ -539,6 +539,12 @@ fn extra_keywords_and_custom_patterns() {
     let t = "numero de seguro 536221234";
     assert_eq!(scan(t, &cfg).iter().map(|f| f.kind).collect::<Vec<_>>(), vec![Kind::Ssn]);
     assert_eq!(found(t), vec![]);
+    // Keywords holding bytes without the 0x20 bit (`_`, `@`), short ones
+    // and upper-case text all match.
+    for (kw, t) in [("ss_no", "SS_NO: 536221234"), ("id@hr", "ID@HR 536221234"), ("sn", "sn 536221234")] {
+        let cfg = Config { keywords: vec![(Kind::Ssn, kw.into())], ..Config::default() };
+        assert_eq!(scan(t, &cfg).iter().map(|f| f.kind).collect::<Vec<_>>(), vec![Kind::Ssn], "{kw}");
+    }
     // A custom pattern with its own keywords.
     let cfg = Config {
         custom: vec![CustomPattern {
