@@ -370,6 +370,17 @@ pub fn scan(text: &str, cfg: &Config) -> Vec<Finding> {
 // The pass over the bytes
 // ---------------------------------------------------------------------------
 
+/// End of a time-stamp or ratio field at the digit run starting at `j`
+/// (`[00:01:23]`, `14:32`): one or two digits between `[`, `:`, a space
+/// and `:` or `]` are never anything. Checked inline in the block loop:
+/// on call transcripts most digit runs are these.
+#[inline(always)]
+fn clock_field(bytes: &[u8], j: usize) -> Option<usize> {
+    let e = if bytes.get(j + 1).is_some_and(u8::is_ascii_digit) { j + 2 } else { j + 1 };
+    let opens = j == 0 || matches!(bytes[j - 1], b'[' | b':' | b' ');
+    (opens && matches!(bytes.get(e), Some(b':' | b']'))).then_some(e)
+}
+
 /// A card ending this close before a 3-4 digit number (same line) makes it
 /// a CVV candidate.
 const NEAR_CARD: usize = 48;
@@ -423,7 +434,10 @@ impl Pass<'_, '_> {
                 } else if j < self.consumed {
                     // Inside a run, word or number already handled.
                 } else if digit_runs >> k & 1 == 1 {
-                    self.digit(j);
+                    match clock_field(bytes, j) {
+                        Some(end) => self.consumed = end,
+                        None => self.digit(j),
+                    }
                 } else if spoken::may_start_number(bytes, j) {
                     let len = ((letters >> k) as u64).trailing_ones() as usize;
                     self.candidate_word(j, len);
@@ -578,13 +592,6 @@ impl Pass<'_, '_> {
             {
                 e += 1;
             }
-            self.consumed = e;
-            return;
-        }
-        // Time stamps and ratios (`[00:01:23]`, `14:32`): one or two digits
-        // between `[`, `:` or `]` are never anything.
-        let e = if bytes.get(j + 1).is_some_and(u8::is_ascii_digit) { j + 2 } else { j + 1 };
-        if matches!(bytes.get(e), Some(b':' | b']')) && (j == 0 || matches!(bytes[j - 1], b'[' | b':' | b' ')) {
             self.consumed = e;
             return;
         }

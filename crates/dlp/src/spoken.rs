@@ -656,7 +656,10 @@ pub(crate) fn has_number_neighbour(bytes: &[u8], ws: usize, we: usize) -> bool {
     while s > 0 && j - s < 10 && bytes[s - 1].is_ascii_alphabetic() {
         s -= 1;
     }
-    s < j && (s == 0 || !bytes[s - 1].is_ascii_alphanumeric()) && is_number_word(&bytes[s..j])
+    s < j
+        && (s == 0 || !bytes[s - 1].is_ascii_alphanumeric())
+        && may_begin(&NUMBER_SET, bytes, s)
+        && is_number_word(&bytes[s..j])
 }
 
 /// Whether a number token (not a filler) starts at `i`.
