@@ -13,7 +13,7 @@
 //! once; a page without PII is never read here at all.
 
 use crate::scan::Kind;
-use crate::swar::{fold3, has_slot, load8, masks64, slot3};
+use crate::swar::{fold3, has_slot, load8, masks64, slot3, with_slot};
 
 /// How far back (bytes) a keyword may be from the candidate.
 pub const WINDOW: usize = 256;
@@ -243,10 +243,7 @@ impl Keywords {
             first[k + 1] += 1;
             nonempty[k / 27] |= 1 << (k % 27);
             match <&[u8; 3]>::try_from(&kw[..kw.len().min(3)]) {
-                Ok(w) => {
-                    let h = slot3(fold3(w));
-                    trigrams[h >> 6] |= 1 << (h & 63);
-                }
+                Ok(w) => trigrams = with_slot(trigrams, slot3(fold3(w))),
                 Err(_) => short[k / 27] |= 1 << (k % 27),
             }
         }

@@ -11,7 +11,7 @@
 //! string; every digit remembers the byte range of the token it came from,
 //! so a finding over digits `a..b` maps back to exact byte offsets.
 
-use crate::swar::{fold3, has_slot, slot3};
+use crate::swar::{fold3, has_slot, slot3, with_slot};
 
 /// Longest spoken run (bytes) that is decoded; longer ones are cut there.
 /// Part of the streaming margins.
@@ -123,9 +123,9 @@ const PREFIXES: &[&[u8; 3]] = &[
     b"six", b"sev", b"eig", b"ele", b"nin", b"dou",
 ];
 
-/// The hashed [`PREFIXES`] ([`slot3`]): about one ordinary word in fifty
-/// collides, so nearly all the words the scan meets are dismissed by one
-/// multiply and one bit test, before their length is even known.
+/// The hashed [`PREFIXES`] ([`slot3`]): most words the scan meets ("the",
+/// "send", "see"…) are dismissed by one multiply and one bit test, before
+/// their length is even known.
 static PREFIX_SET: [u64; 16] = {
     let mut t = [0u64; 16];
     let mut k = 0;
@@ -140,10 +140,8 @@ static PREFIX_SET: [u64; 16] = {
 /// follow a number ("hundred").
 static NUMBER_SET: [u64; 16] = with_prefix(PREFIX_SET, b"hun");
 
-const fn with_prefix(mut set: [u64; 16], p: &[u8; 3]) -> [u64; 16] {
-    let h = slot3(p[0] as u32 | (p[1] as u32) << 8 | (p[2] as u32) << 16);
-    set[h >> 6] |= 1 << (h & 63);
-    set
+const fn with_prefix(set: [u64; 16], p: &[u8; 3]) -> [u64; 16] {
+    with_slot(set, slot3(p[0] as u32 | (p[1] as u32) << 8 | (p[2] as u32) << 16))
 }
 
 /// Whether the three bytes at `i`, folded, may begin a word of `set` (or
@@ -260,29 +258,6 @@ fn is_letter(b: u8) -> bool {
 }
 
 /// End of the word of letters starting at `i`.
-#[cfg(test)]
-mod prefix_tests {
-    use super::*;
-
-    #[test]
-    fn every_run_starting_number_word_passes_the_prefix_filter() {
-        for w in WORDS {
-            let starter = b"zotfsend".contains(&w[0]);
-            if !starter || word(w) == Some(Word::Filler) {
-                continue;
-            }
-            for text in [w.to_vec(), w.to_ascii_uppercase(), [*w, b" x"].concat()] {
-                assert!(may_start_number(&text, 0), "{}", String::from_utf8_lossy(&text));
-            }
-        }
-        for w in WORDS.iter().filter(|w| word(w) != Some(Word::Filler)) {
-            assert!(may_begin(&NUMBER_SET, &[*w, b" "].concat(), 0), "{}", String::from_utf8_lossy(w));
-        }
-        let common: &[&[u8]] = &[b"the ", b"that", b"send", b"see ", b"some", b"now ", b"not ", b"do i"];
-        assert!(common.iter().all(|w| !may_start_number(w, 0)));
-    }
-}
-
 fn word_end(bytes: &[u8], i: usize) -> usize {
     let mut j = i;
     while j < bytes.len() && is_letter(bytes[j]) {
@@ -701,5 +676,28 @@ pub fn digits_of(span: &str) -> String {
     match decode(bytes, first) {
         Some(run) => run.digits().iter().map(|&b| char::from(b)).collect(),
         None => span.chars().filter(char::is_ascii_digit).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_starting_number_word_passes_the_prefix_filter() {
+        for w in WORDS {
+            let starter = b"zotfsend".contains(&w[0]);
+            if !starter || word(w) == Some(Word::Filler) {
+                continue;
+            }
+            for text in [w.to_vec(), w.to_ascii_uppercase(), [*w, b" x"].concat()] {
+                assert!(may_start_number(&text, 0), "{}", String::from_utf8_lossy(&text));
+            }
+        }
+        for w in WORDS.iter().filter(|w| word(w) != Some(Word::Filler)) {
+            assert!(may_begin(&NUMBER_SET, &[*w, b" "].concat(), 0), "{}", String::from_utf8_lossy(w));
+        }
+        let common: &[&[u8]] = &[b"the ", b"that", b"send", b"see ", b"some", b"now ", b"not ", b"do i"];
+        assert!(common.iter().all(|w| !may_start_number(w, 0)));
     }
 }

@@ -27,6 +27,13 @@ pub(crate) const fn slot3(x: u32) -> usize {
     (x.wrapping_mul(0x9E37_79B1) >> 22) as usize
 }
 
+/// `set` with slot `h` (below 1024) added.
+#[inline]
+pub(crate) const fn with_slot(mut set: [u64; 16], h: usize) -> [u64; 16] {
+    set[h >> 6] |= 1 << (h & 63);
+    set
+}
+
 /// Whether slot `h` is set in `set`.
 #[inline(always)]
 pub(crate) fn has_slot(set: &[u64; 16], h: usize) -> bool {
