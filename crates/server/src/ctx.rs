@@ -282,6 +282,12 @@ pub async fn context_mw(State(state): State<AppState>, mut req: Request, next: N
         for h in kept_headers {
             resp.headers_mut().append(axum::http::header::SET_COOKIE, h);
         }
+        if err.code == ErrorCode::BodyTooLarge {
+            // The rest of the oversized body is never read, so the connection cannot
+            // carry another request: say so, or a keep-alive client sends its next
+            // request into a connection the server is closing.
+            resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

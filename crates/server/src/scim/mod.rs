@@ -141,5 +141,9 @@ fn render(e: &ScimError, code: ErrorCode) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if code == ErrorCode::BodyTooLarge {
+        // As in the context middleware: the unread body ends the connection.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
 }
