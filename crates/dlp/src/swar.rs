@@ -86,50 +86,57 @@ pub(crate) fn masks64(block: &[u8; 64]) -> Masks {
     }
 }
 
-/// The four masks of 32 bytes with AVX2, as [`masks16`] does 16.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-#[inline]
-fn masks32(part: &[u8; 32]) -> (u32, u32, u32, u32) {
-    use safe_arch::{
-        bitor_m256i as or, cmp_eq_mask_i8_m256i as eq, m256i, min_u8_m256i, move_mask_i8_m256i, set_splat_i8_m256i,
-        sub_i8_m256i,
+/// Defines `$name`, the four masks of one vector of bytes (digits, `@`,
+/// letters, number-word initials): range tests as `min` + compare, one
+/// byte-mask move per class. Written once for SSE2 (16 bytes) and AVX2 (32).
+#[cfg(target_arch = "x86_64")]
+macro_rules! vector_masks {
+    ($name:ident, $bytes:literal, $bits:ty, $vec:ty, $splat:path, $sub:path, $min:path, $eq:path, $or:path, $movemask:path) => {
+        #[inline]
+        fn $name(part: &[u8; $bytes]) -> ($bits, $bits, $bits, $bits) {
+            let splat = |b: u8| $splat(b as i8);
+            // Bytes `x - lo` at most `n` (unsigned): `lo..=lo + n`.
+            let within = |x: $vec, lo: u8, n: u8| {
+                let t = $sub(x, splat(lo));
+                $eq($min(t, splat(n)), t)
+            };
+            let mask = |x: $vec| $movemask(x) as $bits;
+            let v = <$vec>::from(*part);
+            let low = $or(v, splat(0x20));
+            let starter =
+                $or($or(within(low, b'd', 2), within(low, b'n', 1)), $or(within(low, b's', 1), $eq(low, splat(b'z'))));
+            (mask(within(v, b'0', 9)), mask($eq(v, splat(b'@'))), mask(within(low, b'a', 25)), mask(starter))
+        }
     };
-    let splat = |b: u8| set_splat_i8_m256i(b as i8);
-    let within = |x: m256i, lo: u8, n: u8| {
-        let t = sub_i8_m256i(x, splat(lo));
-        eq(min_u8_m256i(t, splat(n)), t)
-    };
-    let mask = |x: m256i| move_mask_i8_m256i(x) as u32;
-    let v = m256i::from(*part);
-    let low = or(v, splat(0x20));
-    let starter = or(or(within(low, b'd', 2), within(low, b'n', 1)), or(within(low, b's', 1), eq(low, splat(b'z'))));
-    (mask(within(v, b'0', 9)), mask(eq(v, splat(b'@'))), mask(within(low, b'a', 25)), mask(starter))
 }
 
-/// The three masks of 16 bytes with SSE2: range tests as `min` + compare,
-/// one `pmovmskb` per mask.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+vector_masks!(
+    masks32,
+    32,
+    u32,
+    safe_arch::m256i,
+    safe_arch::set_splat_i8_m256i,
+    safe_arch::sub_i8_m256i,
+    safe_arch::min_u8_m256i,
+    safe_arch::cmp_eq_mask_i8_m256i,
+    safe_arch::bitor_m256i,
+    safe_arch::move_mask_i8_m256i
+);
+
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2", not(target_feature = "avx2")))]
-#[inline]
-fn masks16(part: &[u8; 16]) -> (u16, u16, u16, u16) {
-    use safe_arch::{
-        bitor_m128i as or, cmp_eq_mask_i8_m128i as eq, m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
-        sub_i8_m128i,
-    };
-    let splat = |b: u8| set_splat_i8_m128i(b as i8);
-    // Bytes `x - lo` at most `n` (unsigned): `lo..=lo + n`.
-    let within = |x: m128i, lo: u8, n: u8| {
-        let t = sub_i8_m128i(x, splat(lo));
-        eq(min_u8_m128i(t, splat(n)), t)
-    };
-    let mask = |x: m128i| move_mask_i8_m128i(x) as u16;
-    let v = m128i::from(*part);
-    let low = or(v, splat(0x20));
-    let digit = within(v, b'0', 9);
-    let at = eq(v, splat(b'@'));
-    let letter = within(low, b'a', 25);
-    let starter = or(or(within(low, b'd', 2), within(low, b'n', 1)), or(within(low, b's', 1), eq(low, splat(b'z'))));
-    (mask(digit), mask(at), mask(letter), mask(starter))
-}
+vector_masks!(
+    masks16,
+    16,
+    u16,
+    safe_arch::m128i,
+    safe_arch::set_splat_i8_m128i,
+    safe_arch::sub_i8_m128i,
+    safe_arch::min_u8_m128i,
+    safe_arch::cmp_eq_mask_i8_m128i,
+    safe_arch::bitor_m128i,
+    safe_arch::move_mask_i8_m128i
+);
 
 /// The three masks of 16 bytes, portably; each loop is one vector compare
 /// where the compiler manages it.
