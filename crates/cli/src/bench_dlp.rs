@@ -190,7 +190,7 @@ fn show_misses(docs: &[Doc], scanner: &Scanner, limit: usize, only: Option<&str>
 }
 
 fn row(r: &Report, kind: Kind) -> (f64, f64) {
-    r.per_kind.iter().find(|k| k.kind == kind).map_or((1.0, 1.0), |k| (k.precision(), k.recall()))
+    r.per_kind.iter().find(|k| k.kind == kind).map_or((1.0, 1.0), |k| (k.score.precision(), k.score.recall()))
 }
 
 fn presidio_row(v: &serde_json::Value, name: &str) -> (String, String) {

@@ -63,39 +63,15 @@ impl Score {
     }
 }
 
-/// The [`Score`] of one kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The [`Score`] of one kind; serialized as `{kind, labels, tp, fp, fn, precision,
+/// recall}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct KindScore {
     /// The kind scored.
     pub kind: Kind,
-    /// Labels of this kind found.
-    pub tp: usize,
-    /// Predictions of this kind that match no label of this kind.
-    pub fp: usize,
-    /// Labels of this kind missed.
-    pub fn_: usize,
-}
-
-impl KindScore {
-    /// The counts without the kind.
-    pub fn score(&self) -> Score {
-        Score { tp: self.tp, fp: self.fp, fn_: self.fn_ }
-    }
-
-    /// Number of labels of this kind.
-    pub fn labels(&self) -> usize {
-        self.score().labels()
-    }
-
-    /// See [`Score::precision`].
-    pub fn precision(&self) -> f64 {
-        self.score().precision()
-    }
-
-    /// See [`Score::recall`].
-    pub fn recall(&self) -> f64 {
-        self.score().recall()
-    }
+    /// Its counts.
+    #[serde(flatten)]
+    pub score: Score,
 }
 
 /// The result of [`evaluate`].
@@ -185,7 +161,7 @@ pub fn evaluate(docs: &[Doc], mut predict: impl FnMut(&str) -> Vec<Finding>) -> 
         .filter(|&(_, seen)| seen)
         .map(|((&kind, s), _)| {
             total.add(s);
-            KindScore { kind, tp: s.tp, fp: s.fp, fn_: s.fn_ }
+            KindScore { kind, score: s }
         })
         .collect();
     Report { per_kind: rows, total, spoken, docs: docs.len(), bytes }
@@ -201,7 +177,7 @@ impl fmt::Display for Report {
             "kind", "labels", "tp", "fp", "fn", "precision", "recall"
         )?;
         for row in &self.per_kind {
-            write_row(f, row.kind.name(), row.score())?;
+            write_row(f, row.kind.name(), row.score)?;
         }
         write_row(f, "all", self.total)?;
         write_row(f, "spoken", self.spoken)?;
@@ -233,22 +209,6 @@ impl serde::Serialize for Score {
         st.serialize_field("fn", &self.fn_)?;
         st.serialize_field("precision", &self.precision())?;
         st.serialize_field("recall", &self.recall())?;
-        st.end()
-    }
-}
-
-/// Serialized as `{kind, labels, tp, fp, fn, precision, recall}`.
-impl serde::Serialize for KindScore {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let s = self.score();
-        let mut st = serializer.serialize_struct("KindScore", 7)?;
-        st.serialize_field("kind", &self.kind)?;
-        st.serialize_field("labels", &s.labels())?;
-        st.serialize_field("tp", &s.tp)?;
-        st.serialize_field("fp", &s.fp)?;
-        st.serialize_field("fn", &s.fn_)?;
-        st.serialize_field("precision", &s.precision())?;
-        st.serialize_field("recall", &s.recall())?;
         st.end()
     }
 }

@@ -437,7 +437,8 @@ fn evaluator_counts_overlaps_by_kind() {
             finding(Kind::Card, 8, 9, false),   // second card hit on the same label: not an FP
         ]
     });
-    let rows: Vec<(Kind, usize, usize, usize)> = report.per_kind.iter().map(|r| (r.kind, r.tp, r.fp, r.fn_)).collect();
+    let rows: Vec<(Kind, usize, usize, usize)> =
+        report.per_kind.iter().map(|r| (r.kind, r.score.tp, r.score.fp, r.score.fn_)).collect();
     assert_eq!(
         rows,
         vec![
@@ -452,9 +453,14 @@ fn evaluator_counts_overlaps_by_kind() {
     // Spoken: the phone label found, the SSN label missed, two spoken FPs.
     assert_eq!(report.spoken, Score { tp: 1, fp: 2, fn_: 1 });
     assert_eq!((report.docs, report.bytes), (2, 110));
-    let card = report.per_kind[0];
+    let card = report.per_kind[0].score;
     assert_eq!((card.labels(), card.precision(), card.recall()), (2, 1.0, 0.5));
-    assert_eq!(report.per_kind[4].recall(), 1.0, "no labels: recall 1.0");
+    assert_eq!(report.per_kind[4].score.recall(), 1.0, "no labels: recall 1.0");
+    // The JSON of a row: the kind and the counts with their derived figures, flat.
+    let json = serde_json::to_value(report.per_kind[0]).unwrap();
+    let want =
+        serde_json::json!({"kind": "CARD", "labels": 2, "tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5});
+    assert_eq!(json, want);
     assert_eq!(Score::default().precision(), 1.0);
 
     let table = report.to_string();
@@ -528,8 +534,8 @@ fn scanner_meets_the_accuracy_targets_on_the_generated_corpus() {
     let report = evaluate(&docs, |t| scanner.scan(t));
     for &(kind, target) in bposhield_dlp::eval::TARGETS {
         let row = report.per_kind.iter().find(|k| k.kind == kind).expect("every kind is in the corpus");
-        assert!(row.labels() >= 50, "{kind:?}: too few labels\n{report}");
-        assert!(row.precision() >= target && row.recall() >= target, "{kind:?} below {target}\n{report}");
+        assert!(row.score.labels() >= 50, "{kind:?}: too few labels\n{report}");
+        assert!(row.score.precision() >= target && row.score.recall() >= target, "{kind:?} below {target}\n{report}");
     }
     let spoken = bposhield_dlp::eval::SPOKEN_TARGET;
     assert!(report.spoken.precision() >= spoken && report.spoken.recall() >= spoken, "spoken below {spoken}\n{report}");
