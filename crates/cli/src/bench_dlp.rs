@@ -5,7 +5,8 @@
 //! * **speed** (default): the streaming scanner (1 MiB chunks, one thread) over at least
 //!   `--mb` MB of typical transcripts (PII on about one line in 20) and of PII-dense text,
 //!   median of `--rounds`; the physical floor, a `memchr` newline count over the same
-//!   bytes; Presidio's MB per CPU second on a sample of the same text when it is installed
+//!   bytes; the scan's skeleton (`bposhield_dlp::scan::skeleton`: its block loop without
+//!   the work behind each event), the ceiling of the engine's design; Presidio's MB per CPU second on a sample of the same text when it is installed
 //!   (`scripts/presidio.sh`); and the peak memory of `bposhield dlp scan` streaming the
 //!   corpus from a file, measured in a child process so the corpus held here does not
 //!   count.
@@ -234,6 +235,7 @@ struct Speed {
     lines: usize,
     labels: usize,
     floor_mb_s: f64,
+    skeleton_mb_s: f64,
     ours_mb_s: f64,
     findings: usize,
     peak_mib: Option<f64>,
@@ -267,12 +269,16 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             std::fs::write(out.join(format!("{}.txt", profile.name())), bytes)?;
         }
         let mut floor = Vec::new();
+        let mut skeleton = Vec::new();
         let mut ours = Vec::new();
         let (mut lines, mut findings) = (0, 0);
         for round in 0..b.rounds.max(1) {
             let t = Instant::now();
             lines = memchr::memchr_iter(b'\n', bytes).count();
             floor.push(bytes.len() as f64 / 1e6 / secs(t));
+            let t = Instant::now();
+            std::hint::black_box(bposhield_dlp::scan::skeleton(bytes));
+            skeleton.push(bytes.len() as f64 / 1e6 / secs(t));
             let t = Instant::now();
             let mut s = StreamScanner::with_scanner(scanner.clone());
             let mut n = 0usize;
@@ -283,10 +289,11 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             ours.push(bytes.len() as f64 / 1e6 / secs(t));
             findings = n;
             eprintln!(
-                "{} round {}: memchr {:.0} MB/s, bposhield {:.0} MB/s ({n} findings)",
+                "{} round {}: memchr {:.0} MB/s, scan skeleton {:.0} MB/s, bposhield {:.0} MB/s ({n} findings)",
                 profile.name(),
                 round + 1,
                 floor[round],
+                skeleton[round],
                 ours[round]
             );
         }
@@ -301,6 +308,7 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
             lines,
             labels: labels.len(),
             floor_mb_s: median(&mut floor),
+            skeleton_mb_s: median(&mut skeleton),
             ours_mb_s: median(&mut ours),
             findings,
             peak_mib,
@@ -332,17 +340,27 @@ fn speed(b: &DlpBench) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     println!("\nbposhield dlp speed (streaming, 1 MiB chunks, one thread; median of {} rounds):", b.rounds.max(1));
     println!(
-        "{:<8} {:>8} {:>9} {:>9} {:>11} {:>12} {:>9} {:>11} {:>11}",
-        "profile", "MB", "PII/line", "findings", "memchr MB/s", "bposhield MB/s", "÷ floor", "× presidio", "peak MiB"
+        "{:<8} {:>8} {:>9} {:>9} {:>11} {:>13} {:>14} {:>9} {:>11} {:>11}",
+        "profile",
+        "MB",
+        "PII/line",
+        "findings",
+        "memchr MB/s",
+        "skeleton MB/s",
+        "bposhield MB/s",
+        "÷ floor",
+        "× presidio",
+        "peak MiB"
     );
     for r in &results {
         println!(
-            "{:<8} {:>8.1} {:>9.3} {:>9} {:>11.0} {:>12.0} {:>9.2} {:>11} {:>11}",
+            "{:<8} {:>8.1} {:>9.3} {:>9} {:>11.0} {:>13.0} {:>14.0} {:>9.2} {:>11} {:>11}",
             r.profile.name(),
             r.bytes as f64 / 1e6,
             r.labels as f64 / r.lines.max(1) as f64,
             r.findings,
             r.floor_mb_s,
+            r.skeleton_mb_s,
             r.ours_mb_s,
             r.floor_mb_s / r.ours_mb_s,
             presidio

@@ -157,7 +157,7 @@ fn may_begin(set: &[u64; 16], bytes: &[u8], i: usize) -> bool {
 }
 
 /// Whether the word starting at `ws` may be a number word that starts a
-/// run: false for most words ("the", "send", "for"…), true for every
+/// run: false for most words ("the", "send", "good"…), true for every
 /// number word.
 #[inline(always)]
 pub(crate) fn may_start_number(bytes: &[u8], ws: usize) -> bool {

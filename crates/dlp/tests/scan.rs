@@ -569,3 +569,18 @@ fn extra_keywords_and_custom_patterns() {
     let bad = Config { keywords: vec![(Kind::Card, " ".into())], ..Config::default() };
     assert!(Scanner::new(bad).is_err());
 }
+
+/// The benchmark's skeleton sees the events the scan handles: digit runs,
+/// `@`s and words that may be number words, in every block and the padded
+/// tail, and dismisses ordinary words.
+#[test]
+fn skeleton_counts_the_scans_events() {
+    use bposhield_dlp::scan::skeleton;
+    assert_eq!(skeleton(b""), 0);
+    assert_eq!(skeleton(b"the quick brown fox jumps over the lazy dog"), 0);
+    // 4111 and 22 (two runs), one `@`, "one" and "two"; "for" passes too
+    // (the prefix of "forty").
+    assert_eq!(skeleton(b"card 4111-22 for a@b one two"), 6);
+    let long = "hello there ".repeat(20) + "seven 12";
+    assert_eq!(skeleton(long.as_bytes()), 2);
+}
