@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every bposhield test on a fresh Debian machine: installs what the tests need
 # (PostgreSQL, Chromium + ChromeDriver, OpenLDAP slapd, Python venvs with the SCIM
-# reference server and the scim2-tester conformance checker), starts a throwaway
+# reference server and the scim2-tester conformance checker, moto's S3 server), starts a throwaway
 # PostgreSQL on loopback, then
 # runs the whole test suite twice: on SQLite, then with every store and server test on
 # PostgreSQL too. Needs root (apt) unless the packages are already installed.
@@ -42,6 +42,9 @@ echo "== SCIM reference server and conformance checker (PyPI)"
 BPOSHIELD_SCIM_SERVER="$(bash scripts/scim-server.sh)"
 BPOSHIELD_SCIM_TESTER="$(bash scripts/scim_conformance.sh --print-python)"
 export BPOSHIELD_SCIM_SERVER BPOSHIELD_SCIM_TESTER
+echo "== S3-compatible server for the vault's S3 backend (PyPI moto)"
+BPOSHIELD_S3_SERVER="$(bash scripts/s3-server.sh)"
+export BPOSHIELD_S3_SERVER
 
 export BPOSHIELD_TEST_REQUIRE_TOOLS=1
 echo "== tests on SQLite"
