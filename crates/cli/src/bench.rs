@@ -46,6 +46,9 @@ pub enum BenchCommand {
     /// PII engine: MB/s on typical and PII-dense transcripts beside a memchr floor and
     /// Presidio, streaming peak memory; `--accuracy`: precision and recall per type.
     Dlp(crate::bench_dlp::DlpBench),
+    /// Recording vault on local disk: encrypt-and-store and read-and-decrypt of a large
+    /// file, peak RSS, seek latency, beside a plain copy and `age`.
+    Vault(crate::bench_vault::VaultBench),
 }
 
 struct Sample {
@@ -61,6 +64,7 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ledger(b) => return crate::bench_ledger::run(cfg, b).await,
         BenchCommand::Identity(b) => return crate::bench_identity::run(cfg, b).await,
         BenchCommand::Dlp(b) => return crate::bench_dlp::run(b),
+        BenchCommand::Vault(b) => return crate::bench_vault::run(b).await,
     };
     let wrk = match client.as_str() {
         "builtin" => None,

@@ -7,6 +7,7 @@ mod bench;
 mod bench_dlp;
 mod bench_identity;
 mod bench_ledger;
+mod bench_vault;
 mod demo;
 mod demo_data;
 mod demo_identity;

@@ -254,13 +254,14 @@ impl Sealer {
         let seg = self.params.segment as usize;
         while !data.is_empty() {
             if self.buf.len() == seg {
-                self.seal(false)?;
-                sink(&self.buf)?;
-                self.buf.clear();
+                let mut buf = std::mem::take(&mut self.buf);
+                self.seal_segment(&mut buf, false)?;
+                sink(&buf)?;
+                buf.clear();
+                self.buf = buf;
             }
             let take = (seg - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
-            self.len += take as u64;
             data = &data[take..];
         }
         Ok(())
@@ -274,21 +275,42 @@ impl Sealer {
     where
         E: From<VaultError>,
     {
-        self.seal(true)?;
-        sink(&self.buf)?;
-        Ok(Sealed { len: self.len, digest: self.digest.finalize().into() })
+        let mut buf = std::mem::take(&mut self.buf);
+        self.seal_segment(&mut buf, true)?;
+        sink(&buf)?;
+        Ok(self.finish_sealed())
     }
 
-    fn seal(&mut self, last: bool) -> Result<(), VaultError> {
+    /// Seals the next segment in place: `seg` holds its plaintext (exactly
+    /// one segment's worth unless `last`) and gets its tag appended. For
+    /// callers that read plaintext straight into segment buffers; they must
+    /// only pass `last = false` once they know more plaintext follows, and
+    /// end with one `last = true` segment and [`Sealer::finish_sealed`].
+    ///
+    /// # Errors
+    /// [`VaultError::Format`] for a short segment not marked last,
+    /// [`VaultError::TooLarge`] past 2³² segments.
+    pub fn seal_segment(&mut self, seg: &mut Vec<u8>, last: bool) -> Result<(), VaultError> {
+        let full = self.params.segment as usize;
+        if seg.len() > full || (!last && seg.len() != full) {
+            return Err(VaultError::Format(format!("segment of {} bytes where {full} are due", seg.len())));
+        }
         let nonce = self.params.nonce(self.index, last)?;
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce, Aad::from(&self.preamble), &mut self.buf)
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.preamble), seg)
             .map_err(|_| VaultError::TooLarge)?;
-        self.buf.extend_from_slice(tag.as_ref());
+        self.len += seg.len() as u64;
+        seg.extend_from_slice(tag.as_ref());
         self.digest.update(tag.as_ref());
         self.index += 1;
         Ok(())
+    }
+
+    /// Length and digest once the last segment is sealed.
+    #[must_use]
+    pub fn finish_sealed(self) -> Sealed {
+        Sealed { len: self.len, digest: self.digest.finalize().into() }
     }
 }
 

@@ -10,18 +10,22 @@
 //! [`Vault::purge`] removes; nothing partial is ever readable.
 
 use crate::error::VaultError;
-use crate::format::{Header, ObjectId, Opener, Params, Sealer, DEFAULT_SEGMENT, PREAMBLE_LEN};
+use crate::format::{Header, ObjectId, Opener, Params, Sealer, DEFAULT_SEGMENT, PREAMBLE_LEN, TAG_LEN};
 use crate::keys::{DataKey, Keyring};
+use bytes::BufMut;
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStore, PutPayload};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Size of the parts of a multipart upload (S3 needs at least 5 MiB).
-const PART: usize = 8 * 1024 * 1024;
-/// Parts in flight at once: bounds memory to about `PART * (INFLIGHT + 1)`.
+/// Size of the parts of a multipart upload (S3 needs at least 5 MiB; some
+/// stores want all but the last equal, which `Parts` keeps).
+const PART: usize = 6 * 1024 * 1024;
+/// Parts uploading at once. Memory is about `PART * (INFLIGHT + 2)` (the part
+/// being filled and one returning to the pool) whatever the object's size.
 const INFLIGHT: usize = 2;
 /// Plaintext read per step when streaming a whole object out.
 const READ_WINDOW: u64 = 4 * 1024 * 1024;
@@ -179,37 +183,41 @@ impl Vault {
         let params = Params::new(self.segment)?;
         let dek = DataKey::random()?;
         let body = self.body_path(&params.id);
-        let upload = self.store.put_multipart(&body).await?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut parts = Parts::new(self.store.put_multipart(&body).await?);
         let mut sealer = Sealer::new(&dek, params);
-        w.write(&sealer.preamble());
-        let mut buf = vec![0u8; self.segment as usize];
+        let seg = self.segment as usize;
+        // Plaintext is read straight into one of two segment buffers and sealed
+        // in place. A full segment waits until the other buffer receives at
+        // least one byte: only then is it known not to be the last.
         let sealed = async {
+            parts.write(&sealer.preamble()).await?;
+            let mut cur = Vec::with_capacity(seg + TAG_LEN);
+            let mut next = Vec::with_capacity(seg + TAG_LEN);
+            fill(&mut src, &mut cur, seg).await?;
             loop {
-                let n = src.read(&mut buf).await?;
-                if n == 0 {
+                if cur.len() == seg {
+                    fill(&mut src, &mut next, seg).await?;
+                }
+                let last = next.is_empty();
+                sealer.seal_segment(&mut cur, last)?;
+                parts.write(&cur).await?;
+                if last {
                     break;
                 }
-                sealer.update(&buf[..n], &mut |s: &[u8]| -> Result<(), VaultError> {
-                    w.write(s);
-                    Ok(())
-                })?;
-                w.wait_for_capacity(INFLIGHT).await?;
+                cur.clear();
+                std::mem::swap(&mut cur, &mut next);
             }
-            sealer.finish(&mut |s: &[u8]| -> Result<(), VaultError> {
-                w.write(s);
-                Ok(())
-            })
+            parts.finish().await?;
+            Ok::<_, VaultError>(sealer.finish_sealed())
         }
         .await;
         let sealed = match sealed {
             Ok(s) => s,
             Err(e) => {
-                let _ = w.abort().await;
+                parts.abort().await;
                 return Err(e);
             }
         };
-        w.finish().await?;
         let kek = self.keys.current();
         let bound = Header::bound(&params, sealed.len, &sealed.digest, kek.id());
         let (wrap_nonce, wrapped) = kek.wrap(&dek, &bound)?;
@@ -408,6 +416,107 @@ impl Vault {
         }
         r.orphan_bodies = bodies.iter().filter(|b| heads.binary_search(b).is_err()).map(ToString::to_string).collect();
         Ok(r)
+    }
+}
+
+/// Reads from `src` into `buf` until it holds `want` bytes or `src` ends.
+async fn fill<R: AsyncRead + Unpin>(src: &mut R, buf: &mut Vec<u8>, want: usize) -> Result<(), VaultError> {
+    while buf.len() < want {
+        let room = want - buf.len();
+        if src.read_buf(&mut (&mut *buf).limit(room)).await? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A multipart upload fed in equal parts of [`PART`] bytes (some stores
+/// require equal parts), at most [`INFLIGHT`] of them uploading at once.
+struct Parts {
+    upload: Box<dyn MultipartUpload>,
+    buf: Vec<u8>,
+    inflight: VecDeque<tokio::task::JoinHandle<object_store::Result<()>>>,
+    sent: usize,
+    /// Part buffers back from finished uploads: reusing them spares the
+    /// kernel faulting in and zeroing fresh pages for every part.
+    pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+/// A part's bytes on their way to the backend; the buffer returns to the
+/// pool when the backend drops it.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(buf);
+        }
+    }
+}
+
+impl Parts {
+    fn new(upload: Box<dyn MultipartUpload>) -> Self {
+        Self { upload, buf: Vec::with_capacity(PART), inflight: VecDeque::new(), sent: 0, pool: Arc::default() }
+    }
+
+    async fn write(&mut self, mut data: &[u8]) -> Result<(), VaultError> {
+        while !data.is_empty() {
+            let take = (PART - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == PART {
+                self.send().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> Result<(), VaultError> {
+        let fresh = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| Vec::with_capacity(PART));
+        let part = Pooled { buf: std::mem::replace(&mut self.buf, fresh), pool: Arc::clone(&self.pool) };
+        let payload = PutPayload::from(bytes::Bytes::from_owner(part));
+        self.inflight.push_back(tokio::spawn(self.upload.put_part(payload)));
+        self.sent += 1;
+        while self.inflight.len() > INFLIGHT {
+            self.wait_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_one(&mut self) -> Result<(), VaultError> {
+        if let Some(h) = self.inflight.pop_front() {
+            h.await.map_err(|e| VaultError::Storage(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), VaultError> {
+        if !self.buf.is_empty() || self.sent == 0 {
+            self.send().await?;
+        }
+        while !self.inflight.is_empty() {
+            self.wait_one().await?;
+        }
+        self.upload.complete().await?;
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        for h in self.inflight.drain(..) {
+            h.abort();
+        }
+        let _ = self.upload.abort().await;
     }
 }
 
