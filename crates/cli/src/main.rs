@@ -13,6 +13,7 @@ mod demo_data;
 mod demo_identity;
 mod dlp_cmd;
 mod ledger_cmd;
+mod vault_cmd;
 
 use anyhow::Context;
 
@@ -45,6 +46,10 @@ struct Cli {
     /// PostgreSQL URL (postgres://user:pass@host/db) instead of SQLite in the data directory.
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Where the recording vault keeps encrypted recordings: file:///dir or
+    /// s3://bucket/prefix [default: <data-dir>/blobs].
+    #[arg(long, global = true, value_name = "URL")]
+    blob_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +72,9 @@ enum Command {
     /// Find and redact PII (card numbers, SSNs, Aadhaar, PAN, IBAN…) in text files.
     #[command(subcommand)]
     Dlp(dlp_cmd::DlpCommand),
+    /// Recording vault upkeep: consistency check, key-encryption key rotation.
+    #[command(subcommand)]
+    Vault(vault_cmd::VaultCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -134,6 +142,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(u) = &cli.database_url {
         cfg.database_url.clone_from(u);
+    }
+    if let Some(u) = &cli.blob_url {
+        cfg.vault.blob_url.clone_from(u);
     }
     cfg.validate()?;
     Ok(cfg)
@@ -212,6 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(c) => {
             init_logging("warn");
             bench::run(cfg, c).await
+        }
+        Command::Vault(c) => {
+            init_logging("warn");
+            let store = open_store(&cfg).await?;
+            vault_cmd::run(AppState::new(store, Arc::new(SystemClock), cfg)?, c).await
         }
         Command::Dlp(_) => Ok(()),
     }

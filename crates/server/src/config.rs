@@ -34,6 +34,27 @@ pub struct Config {
     pub http: HttpConfig,
     pub ledger: LedgerConfig,
     pub identity: IdentityConfig,
+    pub vault: VaultConfig,
+}
+
+/// The recording vault: where encrypted recordings live and the keys that wrap them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// Blob store: empty for `<data_dir>/blobs`, `file:///dir`, or `s3://bucket/prefix`
+    /// (credentials, region and endpoint from the `AWS_*` environment).
+    pub blob_url: String,
+    /// The keyring file of key-encryption keys; empty means `<data_dir>/vault.keys`,
+    /// created (mode 0600) when first needed. A file group or others can read is refused.
+    pub keys_path: String,
+    /// Plaintext bytes per encrypted segment, in KiB (64..=1024): what a seek decrypts.
+    pub segment_kib: u32,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self { blob_url: String::new(), keys_path: String::new(), segment_kib: 256 }
+    }
 }
 
 /// The identity lifecycle (joiners, movers, leavers, absconders, reviews).
@@ -160,6 +181,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ledger: LedgerConfig::default(),
             identity: IdentityConfig::default(),
+            vault: VaultConfig::default(),
         }
     }
 }
@@ -205,6 +227,7 @@ impl std::fmt::Debug for Config {
             .field("http", &self.http)
             .field("ledger", &self.ledger)
             .field("identity", &self.identity)
+            .field("vault", &self.vault)
             .finish()
     }
 }
@@ -375,7 +398,37 @@ impl Config {
                 "ledger.checkpoint_every_seconds and ledger.checkpoint_every_entries must be positive, ledger.max_batch 1..=100000".into(),
             ));
         }
+        if !(64..=1024).contains(&self.vault.segment_kib) {
+            return Err(ConfigError::Invalid("vault.segment_kib must be 64..=1024".into()));
+        }
+        let url = &self.vault.blob_url;
+        if !(url.is_empty() || url == "file:" || url.starts_with("file:///") || url.starts_with("s3://")) {
+            return Err(ConfigError::Invalid(
+                "vault.blob_url must be empty (the data directory), file:///dir or s3://bucket/prefix".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The vault's keyring file.
+    #[must_use]
+    pub fn vault_keys_path(&self) -> PathBuf {
+        if self.vault.keys_path.is_empty() {
+            self.data_dir.join("vault.keys")
+        } else {
+            PathBuf::from(&self.vault.keys_path)
+        }
+    }
+
+    /// Opens the recording vault this configuration names (creating the keyring with
+    /// one key-encryption key on first use).
+    ///
+    /// # Errors
+    /// The keyring or the blob store cannot be used.
+    pub fn open_vault(&self) -> Result<bposhield_vault::Vault, bposhield_vault::VaultError> {
+        let keys = bposhield_vault::Keyring::load_or_create(&self.vault_keys_path())?;
+        bposhield_vault::Vault::open_url(&self.vault.blob_url, &self.data_dir, keys)?
+            .with_segment(self.vault.segment_kib * 1024)
     }
 
     /// The ledger signing key file.
