@@ -59,11 +59,19 @@ pub enum Action {
     ReviewAdmin,
     /// Decide keep/revoke on the review items assigned to the caller.
     ReviewDecide,
+    /// See call recordings' metadata, PII findings, redacted transcripts and access log
+    /// (never the media).
+    RecordingsView,
+    /// Play, seek or download a recording's media, with a stated reason. The route
+    /// needs this action; the recording itself needs [`authorize_media`].
+    RecordingsPlay,
+    /// Push recordings in from the call-monitoring system (metadata, transcript, media).
+    RecordingsIngest,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 25] = [
         Action::DashboardView,
         Action::ControlsView,
         Action::ControlsEvaluate,
@@ -86,6 +94,9 @@ impl Action {
         Action::IdentityWork,
         Action::ReviewAdmin,
         Action::ReviewDecide,
+        Action::RecordingsView,
+        Action::RecordingsPlay,
+        Action::RecordingsIngest,
     ];
 
     /// Dotted name used in audit events, e.g. `people.edit`.
@@ -114,6 +125,9 @@ impl Action {
             Action::IdentityWork => "identity.work",
             Action::ReviewAdmin => "review.admin",
             Action::ReviewDecide => "review.decide",
+            Action::RecordingsView => "recordings.view",
+            Action::RecordingsPlay => "recordings.play",
+            Action::RecordingsIngest => "recordings.ingest",
         }
     }
 
@@ -133,6 +147,7 @@ impl Action {
                 | Action::IdentityWork
                 | Action::ReviewAdmin
                 | Action::ReviewDecide
+                | Action::RecordingsIngest
         )
     }
 }
@@ -168,6 +183,31 @@ pub fn allowed_roles(action: Action) -> &'static [Role] {
         Action::IdentityWork => &[ItAdmin],
         Action::ReviewAdmin => &[SecurityOfficer],
         Action::ReviewDecide => &[TeamManager, ProcessHead, SecurityOfficer],
+        // Security and audit see who listened, never what was said.
+        Action::RecordingsView => &[TeamManager, ProcessHead, SecurityOfficer, Auditor],
+        Action::RecordingsPlay => &[TeamManager, ProcessHead],
+        // The call-monitoring system pushes with an `it_admin` machine token.
+        Action::RecordingsIngest => &[ItAdmin],
+    }
+}
+
+/// Whether the actor may play a recording of `team` in `process`: only a
+/// `team_manager` whose grant is scoped to exactly that team, or a `process_head`
+/// scoped to exactly that process. A wider grant (site or global) does not reach the
+/// media: the rule is the recording's own managers, not everyone above them.
+#[must_use]
+pub fn authorize_media(actor: &Actor, process: ProcessId, team: Option<TeamId>) -> Decision {
+    let ok = actor.grants.iter().any(|(role, scope)| match (role, scope) {
+        (Role::TeamManager, Scope::Team(t)) => team == Some(*t),
+        (Role::ProcessHead, Scope::Process(p)) => *p == process,
+        _ => false,
+    });
+    if ok {
+        Decision::Allow
+    } else if actor.grants.iter().any(|(r, _)| matches!(r, Role::TeamManager | Role::ProcessHead)) {
+        Decision::Deny("recordings.play: only the recording's own team manager or process head".into())
+    } else {
+        Decision::Deny("no role of the caller allows recordings.play".into())
     }
 }
 
@@ -292,6 +332,37 @@ mod tests {
                 let a = actor(&[(role, Scope::Global)]);
                 assert!(!authorize(&a, action, Resource::Any).is_allow(), "{role} may {action:?}");
             }
+        }
+    }
+
+    #[test]
+    fn only_the_recordings_own_managers_reach_the_media() {
+        let (_, process, team) = ids();
+        let other_team = TeamId(Uuid::from_u128(7));
+        let other_process = ProcessId(Uuid::from_u128(6));
+        let table = [
+            (Role::TeamManager, Scope::Team(team), true),
+            (Role::TeamManager, Scope::Team(other_team), false),
+            (Role::TeamManager, Scope::Process(process), false),
+            (Role::TeamManager, Scope::Global, false),
+            (Role::ProcessHead, Scope::Process(process), true),
+            (Role::ProcessHead, Scope::Process(other_process), false),
+            (Role::ProcessHead, Scope::Team(team), false),
+            (Role::ProcessHead, Scope::Global, false),
+            (Role::SecurityOfficer, Scope::Global, false),
+            (Role::Auditor, Scope::Global, false),
+            (Role::PlatformAdmin, Scope::Global, false),
+            (Role::ItAdmin, Scope::Process(process), false),
+        ];
+        for (role, scope, want) in table {
+            let a = actor(&[(role, scope)]);
+            assert_eq!(authorize_media(&a, process, Some(team)).is_allow(), want, "{role} at {scope}");
+        }
+        // Security and audit see metadata, never media.
+        for role in [Role::SecurityOfficer, Role::Auditor] {
+            let a = actor(&[(role, Scope::Global)]);
+            assert!(authorize(&a, Action::RecordingsView, Resource::Any).is_allow());
+            assert!(!authorize(&a, Action::RecordingsPlay, Resource::Any).is_allow());
         }
     }
 

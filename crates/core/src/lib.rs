@@ -13,5 +13,5 @@ pub mod password;
 pub mod totp;
 pub mod validate;
 
-pub use authz::{authorize, Action, Actor, Decision, Resource, Visibility};
+pub use authz::{authorize, authorize_media, Action, Actor, Decision, Resource, Visibility};
 pub use clock::{Clock, ManualClock, SystemClock};

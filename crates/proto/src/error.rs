@@ -98,6 +98,13 @@ codes! {
     ScimPreconditionFailed = ("BPS-SCIM-0009", 412, "SCIM resource changed (ETag mismatch)"),
     ScimInvalidVersion = ("BPS-SCIM-0010", 400, "Unsupported SCIM protocol version"),
     ScimSensitive = ("BPS-SCIM-0011", 400, "Sensitive data in the SCIM request URI"),
+    // Recordings (R2).
+    RecordingReasonRequired = ("BPS-REC-0001", 422, "State a reason to open a recording"),
+    RecordingNoMedia = ("BPS-REC-0002", 404, "The recording has no media"),
+    RangeNotSatisfiable = ("BPS-REC-0003", 416, "Requested range not satisfiable"),
+    RecordingMediaExists = ("BPS-REC-0004", 409, "The recording already has media"),
+    VaultUnavailable = ("BPS-REC-0005", 503, "Recording vault unavailable"),
+    VaultIntegrity = ("BPS-REC-0006", 500, "A stored recording failed its integrity check"),
     // Last resort; every occurrence is a bug to fix.
     Internal = ("BPS-GEN-0001", 500, "Internal error"),
 }

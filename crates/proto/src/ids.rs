@@ -51,4 +51,6 @@ id_type!(
     TokenId,
     /// An audit event.
     EventId,
+    /// A call recording.
+    RecordingId,
 );

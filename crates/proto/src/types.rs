@@ -568,3 +568,73 @@ pub struct Me {
     /// How the caller authenticated: `session` or `token`.
     pub via: String,
 }
+
+/// A call recording pushed by the call-monitoring system (`POST /api/v1/recordings`).
+/// The media is uploaded separately (`PUT /api/v1/recordings/{id}/media`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingInput {
+    /// The call's id in the recording system; ingest is idempotent on it.
+    pub call_id: String,
+    /// Employee id of the agent on the call.
+    pub agent: String,
+    pub process_id: ProcessId,
+    pub team_id: Option<TeamId>,
+    /// Call start, Unix seconds.
+    pub started_at: i64,
+    pub duration_seconds: i64,
+    /// `voice`, `video`, `chat`, …
+    pub channel: String,
+    /// The client's reference for the customer (never a card or account number).
+    pub customer_ref: String,
+    /// Speech-to-text of the call, if any: scanned for PII; only the redacted text is shown.
+    #[serde(default)]
+    pub transcript: Option<String>,
+    /// Text captured from the agent's screen, if any: scanned like the transcript.
+    #[serde(default)]
+    pub screen_text: Option<String>,
+}
+
+/// One PII finding in a recording's transcript or screen text.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RecordingFinding {
+    /// `transcript` or `screen`.
+    pub source: String,
+    /// PII type, e.g. `CARD`, `CVV`, `SSN`.
+    pub kind: String,
+    /// Byte offsets in the original text (the redacted text keeps them).
+    pub start: i64,
+    pub end: i64,
+    pub score: f64,
+    /// The value masked (never the value itself).
+    pub masked: String,
+}
+
+/// A call recording as users see it: metadata, redacted text, findings. Never the media.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Recording {
+    pub id: RecordingId,
+    pub call_id: String,
+    pub site_id: SiteId,
+    pub process_id: ProcessId,
+    pub team_id: Option<TeamId>,
+    pub agent: String,
+    pub agent_person_id: Option<PersonId>,
+    pub started_at: i64,
+    pub duration_seconds: i64,
+    pub channel: String,
+    pub customer_ref: String,
+    /// Whether the media has been uploaded (and not purged).
+    pub has_media: bool,
+    pub media_type: Option<String>,
+    pub media_bytes: Option<i64>,
+    /// PII types found in the transcript and screen text.
+    pub pii_types: Vec<String>,
+    /// A card security code was found: PCI DSS forbids keeping it after authorization.
+    pub security_code: bool,
+    pub redacted_transcript: String,
+    pub redacted_screen: String,
+    pub findings: Vec<RecordingFinding>,
+    pub created_at: i64,
+    pub purged_at: Option<i64>,
+}

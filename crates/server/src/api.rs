@@ -210,6 +210,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::ledger::api::LedgerApi::openapi());
     doc.merge(crate::identity::api::IdentityApi::openapi());
+    doc.merge(crate::recordings::api::RecordingsApi::openapi());
     doc
 }
 

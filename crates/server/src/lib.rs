@@ -17,6 +17,7 @@ pub mod identity;
 pub mod jobs;
 pub mod ledger;
 pub mod metrics;
+pub mod recordings;
 pub mod routes;
 pub mod scim;
 pub mod services;
@@ -51,6 +52,8 @@ pub struct Inner {
     pub verify_runner: ledger::VerifyRunner,
     /// The identity lifecycle's executor wake-up and connector cache.
     pub identity: identity::Runtime,
+    /// The recording vault, opened on first use ([`AppState::vault`]).
+    pub vault_slot: recordings::VaultSlot,
 }
 
 impl std::ops::Deref for AppState {
@@ -85,6 +88,7 @@ impl AppState {
             checkpointer,
             verify_runner: ledger::VerifyRunner::default(),
             identity: identity::Runtime::default(),
+            vault_slot: recordings::VaultSlot::default(),
         })))
     }
 

@@ -19,6 +19,7 @@ mod inline;
 mod ledger;
 mod migrate;
 mod org;
+pub mod recordings;
 pub mod scim;
 mod users;
 

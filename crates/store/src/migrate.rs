@@ -13,10 +13,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "ledger", include_str!("../migrations/0002_ledger.sql")),
     (3, "identity lifecycle", include_str!("../migrations/0003_identity.sql")),
     (4, "scim", include_str!("../migrations/0004_scim.sql")),
+    (5, "recordings", include_str!("../migrations/0005_recordings.sql")),
 ];
 
 /// The schema version this binary writes.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     const CREATE: &str =

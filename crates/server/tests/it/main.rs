@@ -12,6 +12,7 @@ mod identity;
 mod identity_web;
 mod ledger;
 mod openapi;
+mod recordings;
 mod route_roles;
 mod scim;
 mod tls;

@@ -1,0 +1,303 @@
+//! `/api/v1/recordings`: ingest from the call-monitoring system, metadata and findings
+//! for managers, security and audit, and the media (HTTP Range) for the recording's
+//! own team manager and process head only.
+
+use super::{check_media_access, ingest, vault_error, visible, MAX_TEXT_BYTES};
+use crate::api::{parse_json, ApiPath, ApiQuery};
+use crate::audit::Outcome;
+use crate::ctx::Authed;
+use crate::error::{AppError, AppResult};
+use crate::routes::{Access, Routes};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bposhield_core::authz::visibility;
+use bposhield_core::{authorize, Action, Resource};
+use bposhield_proto::{ApiError, ErrorCode, Recording, RecordingFinding, RecordingId, RecordingInput};
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, OpenApi};
+
+/// Routes of the module.
+pub fn routes(r: Routes) -> Routes {
+    use Access::Signed;
+    r.get("/api/v1/recordings", Signed(Action::RecordingsView), list)
+        .post("/api/v1/recordings", Signed(Action::RecordingsIngest), create)
+        .get("/api/v1/recordings/{id}", Signed(Action::RecordingsView), get_one)
+        .put("/api/v1/recordings/{id}/media", Signed(Action::RecordingsIngest), put_media)
+        .get("/api/v1/recordings/{id}/media", Signed(Action::RecordingsPlay), get_media)
+}
+
+/// The module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, create, get_one, put_media, get_media),
+    components(schemas(Recording, RecordingFinding, RecordingInput, ApiError))
+)]
+pub struct RecordingsApi;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// At most this many (1-500, default 100).
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// Recordings in the caller's scope, newest first (metadata and redacted text).
+#[utoipa::path(get, path = "/api/v1/recordings", params(Page), responses((status = 200, body = [Recording])))]
+async fn list(State(st): State<AppState>, Authed(_ctx, a): Authed, ApiQuery(p): ApiQuery<Page>) -> AppResult<Response> {
+    let vis = visibility(&a.actor, Action::RecordingsView);
+    let rows = st.store.recordings(&vis, p.limit.unwrap_or(100).clamp(1, 500), p.offset.unwrap_or(0)).await?;
+    Ok(Json(rows).into_response())
+}
+
+/// Ingests a recording's metadata and optional transcript and screen text (scanned
+/// for PII; only the redacted text is ever shown). Idempotent on `call_id`: 201 for a
+/// new recording, 200 with the stored one for a repeat. Upload the media next.
+#[utoipa::path(post, path = "/api/v1/recordings", request_body = RecordingInput,
+    responses((status = 201, body = Recording), (status = 200, body = Recording), (status = 422, body = ApiError)))]
+async fn create(State(st): State<AppState>, Authed(ctx, a): Authed, body: axum::body::Body) -> AppResult<Response> {
+    let limit = 2 * MAX_TEXT_BYTES + 64 * 1024;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        AppError::new(ErrorCode::BodyTooLarge, format!("a recording's metadata and text over {limit} bytes"))
+    })?;
+    let input: RecordingInput = parse_json(&bytes)?;
+    // The caller's scope must cover the process (and team) the recording is filed under.
+    let process = match st.store.process(input.process_id).await {
+        Ok(p) => p,
+        Err(bposhield_store::StoreError::NotFound) => {
+            return Err(AppError::field(ErrorCode::UnknownReference, "process_id", "no such process unit"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let res = Resource::Org { site: process.site_id, process: Some(process.id), team: input.team_id };
+    if let bposhield_core::Decision::Deny(why) = authorize(&a.actor, Action::RecordingsIngest, res) {
+        st.audit(
+            &ctx,
+            "recordings.ingest",
+            &format!("process:{}", process.id),
+            Outcome::Denied,
+            json!({ "reason": why }),
+        )
+        .await?;
+        return Err(AppError::new(ErrorCode::Forbidden, format!("not allowed: {why}")));
+    }
+    let (rec, created) = ingest(&st, &ctx, input).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(rec)).into_response())
+}
+
+/// One recording: metadata, redacted transcript and screen text, PII findings (masked).
+#[utoipa::path(get, path = "/api/v1/recordings/{id}", params(("id" = RecordingId, Path)),
+    responses((status = 200, body = Recording), (status = 404, body = ApiError)))]
+async fn get_one(
+    State(st): State<AppState>,
+    Authed(_ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+) -> AppResult<Response> {
+    Ok(Json(visible(&st, &a, id).await?.recording).into_response())
+}
+
+/// Streams the media into the vault (any size; encrypted as it arrives). A recording
+/// takes media once: a second upload is refused with 409.
+#[utoipa::path(put, path = "/api/v1/recordings/{id}/media", params(("id" = RecordingId, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = Recording), (status = 409, body = ApiError), (status = 415, body = ApiError)))]
+async fn put_media(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> AppResult<Response> {
+    let row = match st.store.recording(id).await {
+        Ok(r) => r,
+        Err(bposhield_store::StoreError::NotFound) => return Err(AppError::not_found("recording")),
+        Err(e) => return Err(e.into()),
+    };
+    let r = &row.recording;
+    let res = Resource::Org { site: r.site_id, process: Some(r.process_id), team: r.team_id };
+    if !authorize(&a.actor, Action::RecordingsIngest, res).is_allow() {
+        return Err(AppError::not_found("recording"));
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_owned();
+    let media_ok = ct.starts_with("audio/") || ct.starts_with("video/") || ct == "application/octet-stream";
+    if !media_ok || ct.len() > 100 {
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send audio/*, video/* or application/octet-stream",
+        ));
+    }
+    if row.media_object.is_some() || r.purged_at.is_some() {
+        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media (or was purged)"));
+    }
+    let vault = st.vault()?;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let stored = vault.put(tokio_util::io::StreamReader::new(stream)).await.map_err(|e| match e {
+        bposhield_vault::VaultError::Io(io) => {
+            AppError::new(ErrorCode::InvalidField, format!("upload interrupted: {io}"))
+        }
+        e => vault_error(&e),
+    })?;
+    let digest = hex::encode(stored.digest);
+    let len = i64::try_from(stored.len).unwrap_or(i64::MAX);
+    if !st.store.set_recording_media(id, &stored.id.to_string(), &ct, len, &digest).await? {
+        // Another upload won the race: keep its media, destroy this one.
+        let _ = vault.purge(&stored.id).await;
+        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media"));
+    }
+    st.audit(
+        &ctx,
+        "recordings.media_stored",
+        &format!("recording:{id}"),
+        Outcome::Success,
+        json!({ "bytes": stored.len, "digest": digest, "media_type": ct }),
+    )
+    .await?;
+    Ok(Json(st.store.recording(id).await?.recording).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PlayQuery {
+    /// Why you need this recording (required; recorded in the ledger).
+    pub reason: Option<String>,
+}
+
+/// One byte range of a `Range` header: `bytes=a-b`, `bytes=a-` or `bytes=-n`.
+fn parse_range(h: &str, len: u64) -> Option<std::ops::Range<u64>> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || len == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let r = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        len.saturating_sub(n)..len
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() { len - 1 } else { b.parse::<u64>().ok()?.min(len - 1) };
+        start..end + 1
+    };
+    (r.start < r.end && r.end <= len).then_some(r)
+}
+
+/// Plays the media: only the recording's own team manager or process head, with
+/// `reason`. Honors one `Range` (206 with `Content-Range`), so players can seek: only
+/// the segments holding the range are read and decrypted. Every request, and every
+/// refusal, is in the ledger with the reason.
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/media", params(("id" = RecordingId, Path), PlayQuery),
+    responses((status = 200, description = "the media"), (status = 206, description = "the requested range"),
+        (status = 403, body = ApiError), (status = 416, body = ApiError), (status = 422, body = ApiError)))]
+async fn get_media(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+    ApiQuery(q): ApiQuery<PlayQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let row = match visible(&st, &a, id).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Outside the caller's scope (or absent): refused, and the attempt recorded.
+            let detail = json!({ "why": "no such recording in the caller's scope", "reason": q.reason });
+            st.audit(&ctx, "recordings.play", &format!("recording:{id}"), Outcome::Denied, detail).await?;
+            return Err(e);
+        }
+    };
+    let rec = &row.recording;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let what = if range_header.is_some() { "seek" } else { "play" };
+    let reason = check_media_access(&st, &ctx, &a, rec, what, q.reason.as_deref()).await?;
+    let Some(object) = row.media_object.as_deref().and_then(|o| bposhield_vault::ObjectId::parse(o).ok()) else {
+        return Err(AppError::new(ErrorCode::RecordingNoMedia, "the recording has no media (not uploaded, or purged)"));
+    };
+    let reader = st.vault()?.open(&object).await.map_err(|e| vault_error(&e))?;
+    let len = reader.len();
+    let range = match &range_header {
+        None => 0..len,
+        Some(h) => match parse_range(h, len) {
+            Some(r) => r,
+            None => {
+                let e =
+                    AppError::new(ErrorCode::RangeNotSatisfiable, format!("one byte range within 0-{len} is served"));
+                let mut resp = e.into_response();
+                if let Ok(v) = format!("bytes */{len}").parse() {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(resp);
+            }
+        },
+    };
+    st.audit(
+        &ctx,
+        &format!("recordings.{what}"),
+        &format!("recording:{id}"),
+        Outcome::Success,
+        json!({ "reason": reason, "call_id": rec.call_id, "range": [range.start, range.end] }),
+    )
+    .await?;
+    // The first piece is read now, so an integrity failure is an error answer rather
+    // than a cut stream; the rest is decrypted as the client reads.
+    const PIECE: u64 = 1024 * 1024;
+    let first_end = range.end.min(range.start + PIECE);
+    let first = reader.read_range(range.start..first_end).await.map_err(|e| vault_error(&e))?;
+    let rest = futures::stream::try_unfold((reader, first_end, range.end), |(reader, pos, end)| async move {
+        if pos >= end {
+            return Ok(None);
+        }
+        let to = end.min(pos + PIECE);
+        let bytes = reader.read_range(pos..to).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok::<_, std::io::Error>(Some((bytes::Bytes::from(bytes), (reader, to, end))))
+    });
+    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(first)) }).chain(rest);
+    let status = if range_header.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let mut resp = (status, axum::body::Body::from_stream(body)).into_response();
+    let h = resp.headers_mut();
+    let media_type = rec.media_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    for (k, v) in [
+        (header::CONTENT_TYPE, media_type),
+        (header::CONTENT_LENGTH, (range.end - range.start).to_string()),
+        (header::ACCEPT_RANGES, "bytes".to_owned()),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ] {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    }
+    if range_header.is_some() {
+        if let Ok(v) = format!("bytes {}-{}/{len}", range.start, range.end - 1).parse() {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        let table = [
+            ("bytes=0-99", 1000, Some(0..100)),
+            ("bytes=500-", 1000, Some(500..1000)),
+            ("bytes=-100", 1000, Some(900..1000)),
+            ("bytes=990-5000", 1000, Some(990..1000)),
+            ("bytes=1000-", 1000, None),
+            ("bytes=5-4", 1000, None),
+            ("bytes=0-1,5-6", 1000, None),
+            ("items=0-1", 1000, None),
+            ("bytes=x-1", 1000, None),
+            ("bytes=0-", 0, None),
+        ];
+        for (h, len, want) in table {
+            assert_eq!(parse_range(h, len), want, "{h}");
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The recordings module (risk R2): call recordings from the call-monitoring system,
+//! encrypted in the vault, their transcripts scanned for PII at ingest, the media
+//! playable (with seeking) only by the recording's own team manager and process head,
+//! with a stated reason, every access and every refusal in the ledger.
+//!
+//! The flow: `POST /api/v1/recordings` (metadata and optional transcript and screen
+//! text) scans the text with the PII engine, keeps the redacted text and the findings
+//! (masked) in the database and the original text encrypted in the vault;
+//! `PUT /api/v1/recordings/{id}/media` streams the media into the vault;
+//! `GET /api/v1/recordings/{id}/media?reason=…` serves it with HTTP Range, decrypting
+//! only the segments asked for.
+
+pub mod api;
+
+use crate::audit::Outcome;
+use crate::ctx::{Auth, Ctx};
+use crate::error::{AppError, AppResult};
+use crate::AppState;
+use bposhield_core::{authorize_media, Decision};
+use bposhield_dlp::scan::{Finding, Kind, Scanner};
+use bposhield_proto::{ErrorCode, Recording, RecordingFinding, RecordingId, RecordingInput};
+use bposhield_store::recordings::RecordingRow;
+use bposhield_store::StoreError;
+use bposhield_vault::{Vault, VaultError};
+use serde_json::json;
+use std::sync::OnceLock;
+
+/// Largest transcript or screen text accepted with one recording.
+pub const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The process's vault, opened on first use from the configuration.
+#[derive(Default)]
+pub struct VaultSlot(OnceLock<Vault>);
+
+impl AppState {
+    /// The recording vault.
+    ///
+    /// # Errors
+    /// `BPS-REC-0005` when the keyring or blob store cannot be opened.
+    pub fn vault(&self) -> AppResult<&Vault> {
+        if let Some(v) = self.vault_slot.0.get() {
+            return Ok(v);
+        }
+        let v = self.config.open_vault().map_err(|e| {
+            tracing::error!(code = e.code(), error = %e, "cannot open the recording vault");
+            AppError::new(ErrorCode::VaultUnavailable, format!("the recording vault is unavailable ({})", e.code()))
+        })?;
+        Ok(self.vault_slot.0.get_or_init(|| v))
+    }
+}
+
+/// A vault error as the caller sees it: integrity failures are named, storage
+/// failures are 503, details go to the log.
+pub(crate) fn vault_error(e: &VaultError) -> AppError {
+    match e {
+        VaultError::NotFound(_) => AppError::new(ErrorCode::RecordingNoMedia, "the recording has no media (purged?)"),
+        VaultError::Range { .. } => AppError::new(ErrorCode::RangeNotSatisfiable, e.to_string()),
+        VaultError::Tampered { .. }
+        | VaultError::Truncated { .. }
+        | VaultError::WrongObject { .. }
+        | VaultError::KeyUnwrap(_)
+        | VaultError::Format(_) => {
+            tracing::error!(code = e.code(), error = %e, "a stored recording failed its integrity check");
+            AppError::new(
+                ErrorCode::VaultIntegrity,
+                format!("the stored recording failed its integrity check ({})", e.code()),
+            )
+        }
+        _ => {
+            tracing::error!(code = e.code(), error = %e, "recording vault error");
+            AppError::new(ErrorCode::VaultUnavailable, format!("the recording vault is unavailable ({})", e.code()))
+        }
+    }
+}
+
+/// Scans one text: the findings (masked) and the redacted text, which keeps every
+/// byte offset (each finding's bytes become `*`, so offsets still line up).
+fn scan_text(scanner: &Scanner, source: &str, text: &str) -> (Vec<RecordingFinding>, String, Vec<Finding>) {
+    let found = scanner.scan(text);
+    let mut redacted = text.as_bytes().to_vec();
+    let mut out = Vec::with_capacity(found.len());
+    for f in &found {
+        for b in &mut redacted[f.start..f.end] {
+            // Keep separators and line breaks so the redacted transcript still reads.
+            if b.is_ascii_alphanumeric() || *b >= 0x80 {
+                *b = b'*';
+            }
+        }
+        let mut masked = String::new();
+        bposhield_dlp::redact::redact_span(
+            f,
+            &text[f.start..f.end],
+            &bposhield_dlp::redact::Style::KeepLast4,
+            &mut masked,
+        );
+        out.push(RecordingFinding {
+            source: source.to_owned(),
+            kind: f.kind.name().to_owned(),
+            start: i64::try_from(f.start).unwrap_or(i64::MAX),
+            end: i64::try_from(f.end).unwrap_or(i64::MAX),
+            score: f64::from(f.score),
+            masked,
+        });
+    }
+    // Findings lie on char boundaries and every byte of a multi-byte char inside one
+    // became `*`, so the text is still UTF-8; the lossy path is never taken.
+    let redacted = String::from_utf8(redacted).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (out, redacted, found)
+}
+
+/// Ingests a recording's metadata and text. Idempotent on `call_id`: a second push of
+/// the same call returns the stored recording and `false`.
+pub async fn ingest(st: &AppState, ctx: &Ctx, input: RecordingInput) -> AppResult<(Recording, bool)> {
+    if let Some(id) = st.store.recording_by_call(&input.call_id).await? {
+        return Ok((st.store.recording(id).await?.recording, false));
+    }
+    let problems = validate(&input);
+    if !problems.is_empty() {
+        return Err(AppError::from_problems(problems));
+    }
+    let process = match st.store.process(input.process_id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => {
+            return Err(AppError::field(ErrorCode::UnknownReference, "process_id", "no such process unit"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(t) = input.team_id {
+        match st.store.team(t).await {
+            Ok(team) if team.process_id == process.id => {}
+            Ok(_) => {
+                return Err(AppError::field(
+                    ErrorCode::TeamSiteMismatch,
+                    "team_id",
+                    "the team belongs to another process",
+                ))
+            }
+            Err(StoreError::NotFound) => {
+                return Err(AppError::field(ErrorCode::UnknownReference, "team_id", "no such team"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let agent_person_id = match st.store.person_by_employee_id(input.agent.trim()).await {
+        Ok(p) => Some(p.id),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let scanner = Scanner::builtin();
+    let transcript = input.transcript.as_deref().unwrap_or("");
+    let screen = input.screen_text.as_deref().unwrap_or("");
+    let (mut findings, redacted_transcript, raw_t) = scan_text(&scanner, "transcript", transcript);
+    let (screen_findings, redacted_screen, raw_s) = scan_text(&scanner, "screen", screen);
+    findings.extend(screen_findings);
+    let security_code = raw_t.iter().chain(&raw_s).any(|f| f.kind == Kind::Cvv);
+    let mut pii_types: Vec<String> = findings.iter().map(|f| f.kind.clone()).collect();
+    pii_types.sort();
+    pii_types.dedup();
+    // The original text is kept encrypted like the media, unless it holds a card
+    // security code: PCI DSS forbids keeping that after authorization, so only the
+    // redacted text is stored.
+    let text_object = if (transcript.is_empty() && screen.is_empty()) || security_code {
+        None
+    } else {
+        let doc = json!({ "transcript": transcript, "screen_text": screen }).to_string();
+        let stored = st.vault()?.put_bytes(doc.as_bytes()).await.map_err(|e| vault_error(&e))?;
+        Some(stored.id.to_string())
+    };
+    let now = st.clock.now();
+    let rec = Recording {
+        id: RecordingId::new_v7(u64::try_from(st.clock.now_ms()).unwrap_or(0)),
+        call_id: input.call_id.trim().to_owned(),
+        site_id: process.site_id,
+        process_id: process.id,
+        team_id: input.team_id,
+        agent: input.agent.trim().to_owned(),
+        agent_person_id,
+        started_at: input.started_at,
+        duration_seconds: input.duration_seconds,
+        channel: input.channel.trim().to_owned(),
+        customer_ref: input.customer_ref.trim().to_owned(),
+        has_media: false,
+        media_type: None,
+        media_bytes: None,
+        pii_types,
+        security_code,
+        redacted_transcript,
+        redacted_screen,
+        findings,
+        created_at: now,
+        purged_at: None,
+    };
+    match st.store.insert_recording(&rec, text_object.as_deref()).await {
+        Ok(()) => {}
+        // The same call pushed twice at once: the other push won.
+        Err(StoreError::Unique(_)) => {
+            if let Some(obj) = text_object.as_deref().and_then(|o| bposhield_vault::ObjectId::parse(o).ok()) {
+                let _ = st.vault()?.purge(&obj).await;
+            }
+            let id = st.store.recording_by_call(&rec.call_id).await?.ok_or_else(|| AppError::not_found("recording"))?;
+            return Ok((st.store.recording(id).await?.recording, false));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    st.audit(
+        ctx,
+        "recordings.ingested",
+        &format!("recording:{}", rec.id),
+        Outcome::Success,
+        json!({
+            "call_id": rec.call_id,
+            "pii_types": rec.pii_types,
+            "findings": rec.findings.len(),
+            "security_code": rec.security_code,
+            "original_text_kept": text_object.is_some(),
+        }),
+    )
+    .await?;
+    if security_code {
+        st.audit(
+            ctx,
+            "recordings.security_code_found",
+            &format!("recording:{}", rec.id),
+            Outcome::Success,
+            json!({ "call_id": rec.call_id, "original_text": "not stored" }),
+        )
+        .await?;
+    }
+    Ok((rec, true))
+}
+
+fn validate(i: &RecordingInput) -> Vec<bposhield_core::validate::FieldError> {
+    use bposhield_core::validate::FieldError;
+    let mut p = Vec::new();
+    let mut text = |field: &str, v: &str, max: usize| {
+        let v = v.trim();
+        if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+            p.push(FieldError::with_code(
+                ErrorCode::InvalidField,
+                field,
+                format!("required, at most {max} bytes, no control characters"),
+            ));
+        }
+    };
+    text("call_id", &i.call_id, 128);
+    text("agent", &i.agent, 64);
+    text("channel", &i.channel, 32);
+    text("customer_ref", &i.customer_ref, 128);
+    if i.started_at < 0 {
+        p.push(FieldError::with_code(ErrorCode::InvalidField, "started_at", "Unix seconds, not negative"));
+    }
+    if !(0..=86_400).contains(&i.duration_seconds) {
+        p.push(FieldError::with_code(ErrorCode::InvalidField, "duration_seconds", "0 to 86400"));
+    }
+    for (field, v) in [("transcript", &i.transcript), ("screen_text", &i.screen_text)] {
+        if v.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+            p.push(FieldError::with_code(ErrorCode::InvalidField, field, format!("at most {MAX_TEXT_BYTES} bytes")));
+        }
+    }
+    p
+}
+
+/// The recording if the caller may see its metadata (`recordings.view` at a scope that
+/// covers it); a recording outside the caller's scope answers like a missing one.
+pub async fn visible(st: &AppState, auth: &Auth, id: RecordingId) -> AppResult<RecordingRow> {
+    let row = match st.store.recording(id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return Err(AppError::not_found("recording")),
+        Err(e) => return Err(e.into()),
+    };
+    let r = &row.recording;
+    let res = bposhield_core::Resource::Org { site: r.site_id, process: Some(r.process_id), team: r.team_id };
+    if bposhield_core::authorize(&auth.actor, bposhield_core::Action::RecordingsView, res).is_allow() {
+        Ok(row)
+    } else {
+        Err(AppError::not_found("recording"))
+    }
+}
+
+/// Checks that the caller may play this recording's media, with a reason; records the
+/// refusal in the ledger when not.
+pub async fn check_media_access(
+    st: &AppState,
+    ctx: &Ctx,
+    auth: &Auth,
+    rec: &Recording,
+    what: &str,
+    reason: Option<&str>,
+) -> AppResult<String> {
+    let object = format!("recording:{}", rec.id);
+    let decision = authorize_media(&auth.actor, rec.process_id, rec.team_id);
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+    let refusal = match (&decision, &reason) {
+        (Decision::Deny(why), _) => Some((ErrorCode::Forbidden, why.clone())),
+        (Decision::Allow, None) => {
+            Some((ErrorCode::RecordingReasonRequired, "state why you need this recording (reason=…)".to_owned()))
+        }
+        (Decision::Allow, Some(r)) if r.len() > 500 || r.chars().any(char::is_control) => {
+            Some((ErrorCode::RecordingReasonRequired, "the reason must be at most 500 characters of text".to_owned()))
+        }
+        (Decision::Allow, Some(_)) => None,
+    };
+    if let Some((code, why)) = refusal {
+        st.audit(
+            ctx,
+            &format!("recordings.{what}"),
+            &object,
+            Outcome::Denied,
+            json!({ "why": why, "reason": reason, "call_id": rec.call_id }),
+        )
+        .await?;
+        return Err(AppError::new(code, format!("not allowed: {why}")));
+    }
+    Ok(reason.unwrap_or_default())
+}

@@ -1,0 +1,193 @@
+//! Call recordings: metadata, redacted text and PII findings. The media and original
+//! text are in the vault; these rows name their vault objects.
+
+use crate::{i, oi, oparse, os, parse, q, s, Result, Store, StoreError};
+use bposhield_core::Visibility;
+use bposhield_proto::{Recording, RecordingFinding, RecordingId, Scope};
+use sqlx::any::AnyRow;
+
+const COLS: &str =
+    "id, call_id, site_id, process_id, team_id, agent_ref, agent_person_id, started_at, duration_seconds, \
+    channel, customer_ref, media_object, media_type, media_bytes, redacted_transcript, redacted_screen, pii_types, \
+    security_code, created_at, purged_at";
+
+/// A recording row as stored, with the vault object ids the API never shows.
+#[derive(Debug, Clone)]
+pub struct RecordingRow {
+    pub recording: Recording,
+    /// Vault object of the media, once uploaded.
+    pub media_object: Option<String>,
+    /// Vault object of the original transcript and screen text.
+    pub text_object: Option<String>,
+}
+
+fn row(r: &AnyRow) -> Result<(Recording, Option<String>)> {
+    let pii: String = s(r, "pii_types")?;
+    let media_object = os(r, "media_object")?;
+    Ok((
+        Recording {
+            id: parse(r, "id")?,
+            call_id: s(r, "call_id")?,
+            site_id: parse(r, "site_id")?,
+            process_id: parse(r, "process_id")?,
+            team_id: oparse(r, "team_id")?,
+            agent: s(r, "agent_ref")?,
+            agent_person_id: oparse(r, "agent_person_id")?,
+            started_at: i(r, "started_at")?,
+            duration_seconds: i(r, "duration_seconds")?,
+            channel: s(r, "channel")?,
+            customer_ref: s(r, "customer_ref")?,
+            has_media: media_object.is_some(),
+            media_type: os(r, "media_type")?,
+            media_bytes: oi(r, "media_bytes")?,
+            pii_types: pii.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+            security_code: i(r, "security_code")? != 0,
+            redacted_transcript: s(r, "redacted_transcript")?,
+            redacted_screen: s(r, "redacted_screen")?,
+            findings: Vec::new(),
+            created_at: i(r, "created_at")?,
+            purged_at: oi(r, "purged_at")?,
+        },
+        media_object,
+    ))
+}
+
+impl Store {
+    /// Inserts a recording and its findings in one transaction. A second insert with
+    /// the same call id fails with [`StoreError::Unique`].
+    pub async fn insert_recording(&self, r: &Recording, text_object: Option<&str>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        q("INSERT INTO recordings (id, call_id, site_id, process_id, team_id, agent_ref, agent_person_id, started_at, \
+           duration_seconds, channel, customer_ref, text_object, redacted_transcript, redacted_screen, pii_types, \
+           security_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+        .arg(r.id.to_string())
+        .arg(r.call_id.as_str())
+        .arg(r.site_id.to_string())
+        .arg(r.process_id.to_string())
+        .arg(r.team_id.map(|t| t.to_string()))
+        .arg(r.agent.as_str())
+        .arg(r.agent_person_id.map(|p| p.to_string()))
+        .arg(r.started_at)
+        .arg(r.duration_seconds)
+        .arg(r.channel.as_str())
+        .arg(r.customer_ref.as_str())
+        .arg(text_object.map(str::to_owned))
+        .arg(r.redacted_transcript.as_str())
+        .arg(r.redacted_screen.as_str())
+        .arg(r.pii_types.join(","))
+        .arg(r.security_code)
+        .arg(r.created_at)
+        .build()
+        .execute(&mut *tx)
+        .await?;
+        for (n, f) in r.findings.iter().enumerate() {
+            q("INSERT INTO recording_findings (recording_id, source, seq, kind, start_offset, end_offset, score_milli, masked) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .arg(r.id.to_string())
+            .arg(f.source.as_str())
+            .arg(i64::try_from(n).unwrap_or(i64::MAX))
+            .arg(f.kind.as_str())
+            .arg(f.start)
+            .arg(f.end)
+            .arg((f.score * 1000.0).round() as i64)
+            .arg(f.masked.as_str())
+            .build()
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the uploaded media of a recording that has none yet. Returns false when
+    /// it already had media (the caller then discards the new object).
+    pub async fn set_recording_media(
+        &self,
+        id: RecordingId,
+        object: &str,
+        media_type: &str,
+        bytes: i64,
+        digest: &str,
+    ) -> Result<bool> {
+        let done = q("UPDATE recordings SET media_object = $1, media_type = $2, media_bytes = $3, media_digest = $4 \
+                      WHERE id = $5 AND media_object IS NULL AND purged_at IS NULL")
+        .arg(object)
+        .arg(media_type)
+        .arg(bytes)
+        .arg(digest)
+        .arg(id.to_string())
+        .build()
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// One recording with its findings and vault object ids.
+    pub async fn recording(&self, id: RecordingId) -> Result<RecordingRow> {
+        let r = q(&format!("SELECT {COLS}, text_object FROM recordings WHERE id = $1"))
+            .arg(id.to_string())
+            .build()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let text_object = os(&r, "text_object")?;
+        let (mut recording, media_object) = row(&r)?;
+        recording.findings = self.recording_findings(id).await?;
+        Ok(RecordingRow { recording, media_object, text_object })
+    }
+
+    /// The recording with this call id, if any.
+    pub async fn recording_by_call(&self, call_id: &str) -> Result<Option<RecordingId>> {
+        let r =
+            q("SELECT id FROM recordings WHERE call_id = $1").arg(call_id).build().fetch_optional(self.pool()).await?;
+        r.map(|r| parse(&r, "id")).transpose()
+    }
+
+    async fn recording_findings(&self, id: RecordingId) -> Result<Vec<RecordingFinding>> {
+        let rows = q("SELECT source, kind, start_offset, end_offset, score_milli, masked FROM recording_findings \
+                      WHERE recording_id = $1 ORDER BY source DESC, seq")
+        .arg(id.to_string())
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecordingFinding {
+                    source: s(r, "source")?,
+                    kind: s(r, "kind")?,
+                    start: i(r, "start_offset")?,
+                    end: i(r, "end_offset")?,
+                    score: i(r, "score_milli")? as f64 / 1000.0,
+                    masked: s(r, "masked")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Recordings the visibility allows, newest first (without findings).
+    pub async fn recordings(&self, vis: &Visibility, limit: u32, offset: u32) -> Result<Vec<Recording>> {
+        let mut qb = crate::Q::new(&format!("SELECT {COLS} FROM recordings WHERE "));
+        match vis {
+            Visibility::All => {
+                qb.push("1 = 1");
+            }
+            Visibility::Nothing => return Ok(Vec::new()),
+            Visibility::Within(scopes) => {
+                qb.push("(1 = 0");
+                for sc in scopes {
+                    match sc {
+                        Scope::Global => qb.push(" OR 1 = 1"),
+                        Scope::Site(x) => qb.push(" OR site_id = ").bind(x.to_string()),
+                        Scope::Process(x) => qb.push(" OR process_id = ").bind(x.to_string()),
+                        Scope::Team(x) => qb.push(" OR team_id = ").bind(x.to_string()),
+                    };
+                }
+                qb.push(")");
+            }
+        }
+        qb.push(" ORDER BY started_at DESC, id DESC LIMIT ").bind(i64::from(limit));
+        qb.push(" OFFSET ").bind(i64::from(offset));
+        let rows = qb.build().fetch_all(self.pool()).await?;
+        rows.iter().map(|r| row(r).map(|(rec, _)| rec)).collect()
+    }
+}
