@@ -67,11 +67,15 @@ pub enum Action {
     RecordingsPlay,
     /// Push recordings in from the call-monitoring system (metadata, transcript, media).
     RecordingsIngest,
+    /// Set a process unit's recording retention policy.
+    RecordingsAdmin,
+    /// Set and release legal holds on recordings.
+    RecordingsHold,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::DashboardView,
         Action::ControlsView,
         Action::ControlsEvaluate,
@@ -97,6 +101,8 @@ impl Action {
         Action::RecordingsView,
         Action::RecordingsPlay,
         Action::RecordingsIngest,
+        Action::RecordingsAdmin,
+        Action::RecordingsHold,
     ];
 
     /// Dotted name used in audit events, e.g. `people.edit`.
@@ -128,6 +134,8 @@ impl Action {
             Action::RecordingsView => "recordings.view",
             Action::RecordingsPlay => "recordings.play",
             Action::RecordingsIngest => "recordings.ingest",
+            Action::RecordingsAdmin => "recordings.admin",
+            Action::RecordingsHold => "recordings.hold",
         }
     }
 
@@ -148,6 +156,8 @@ impl Action {
                 | Action::ReviewAdmin
                 | Action::ReviewDecide
                 | Action::RecordingsIngest
+                | Action::RecordingsAdmin
+                | Action::RecordingsHold
         )
     }
 }
@@ -188,6 +198,9 @@ pub fn allowed_roles(action: Action) -> &'static [Role] {
         Action::RecordingsPlay => &[TeamManager, ProcessHead],
         // The call-monitoring system pushes with an `it_admin` machine token.
         Action::RecordingsIngest => &[ItAdmin],
+        Action::RecordingsAdmin => &[SecurityOfficer, ProcessHead],
+        // Legal holds are security's call, set and released with a reason.
+        Action::RecordingsHold => &[SecurityOfficer],
     }
 }
 

@@ -636,5 +636,83 @@ pub struct Recording {
     pub redacted_screen: String,
     pub findings: Vec<RecordingFinding>,
     pub created_at: i64,
+    /// When the review was marked complete (for "purge after review" processes).
+    pub review_completed_at: Option<i64>,
+    /// When the retention policy makes it due for purge (none: waiting for a review).
+    pub purge_due_at: Option<i64>,
+    /// A legal hold blocks the purge until released.
+    pub hold: Option<RecordingHold>,
     pub purged_at: Option<i64>,
+}
+
+/// A legal hold on a recording.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct RecordingHold {
+    pub reason: String,
+    /// `user:<id>` of the security officer who set it.
+    pub by: String,
+    pub at: i64,
+}
+
+/// Body to set a legal hold.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldInput {
+    pub reason: String,
+}
+
+/// How long a process unit keeps its recordings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// `keep_days`: purge `keep_days` after the call; `after_review`: purge
+    /// `purge_hours_after_review` after the review is marked complete.
+    pub mode: String,
+    pub keep_days: i64,
+    pub purge_hours_after_review: i64,
+    /// A recording whose text held a card security code is due this many hours after
+    /// ingest, whatever the mode (PCI DSS: not kept after authorization).
+    pub security_code_hours: i64,
+    /// Whether managers may download (not only stream) this process's recordings.
+    pub allow_download: bool,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            mode: "keep_days".into(),
+            keep_days: 90,
+            purge_hours_after_review: 24,
+            security_code_hours: 24,
+            allow_download: false,
+        }
+    }
+}
+
+/// One recording in the retention report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct RetentionRow {
+    pub recording_id: RecordingId,
+    pub call_id: String,
+    pub process_id: ProcessId,
+    pub purge_due_at: Option<i64>,
+    pub purged_at: Option<i64>,
+    pub hold_reason: Option<String>,
+}
+
+/// Evidence for the quarterly retention check: what fell due in the period, what was
+/// purged and when, what is on hold now, and what is overdue now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub from: i64,
+    pub to: i64,
+    pub generated_at: i64,
+    /// Due in the period.
+    pub expired: Vec<RetentionRow>,
+    /// Purged in the period.
+    pub purged: Vec<RetentionRow>,
+    /// On legal hold now.
+    pub on_hold: Vec<RetentionRow>,
+    /// Due before now, not on hold and still not purged (target: none).
+    pub overdue: Vec<RetentionRow>,
 }

@@ -49,11 +49,13 @@ pub struct VaultConfig {
     pub keys_path: String,
     /// Plaintext bytes per encrypted segment, in KiB (64..=1024): what a seek decrypts.
     pub segment_kib: u32,
+    /// How often recordings due under their retention policy are purged (one replica).
+    pub purge_every_seconds: u64,
 }
 
 impl Default for VaultConfig {
     fn default() -> Self {
-        Self { blob_url: String::new(), keys_path: String::new(), segment_kib: 256 }
+        Self { blob_url: String::new(), keys_path: String::new(), segment_kib: 256, purge_every_seconds: 300 }
     }
 }
 
@@ -398,8 +400,10 @@ impl Config {
                 "ledger.checkpoint_every_seconds and ledger.checkpoint_every_entries must be positive, ledger.max_batch 1..=100000".into(),
             ));
         }
-        if !(64..=1024).contains(&self.vault.segment_kib) {
-            return Err(ConfigError::Invalid("vault.segment_kib must be 64..=1024".into()));
+        if !(64..=1024).contains(&self.vault.segment_kib) || self.vault.purge_every_seconds < 5 {
+            return Err(ConfigError::Invalid(
+                "vault.segment_kib must be 64..=1024 and vault.purge_every_seconds at least 5".into(),
+            ));
         }
         let url = &self.vault.blob_url;
         if !(url.is_empty() || url == "file:" || url.starts_with("file:///") || url.starts_with("s3://")) {

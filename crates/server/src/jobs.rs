@@ -12,6 +12,7 @@ pub fn spawn(state: AppState) {
     spawn_checkpoints(state.clone());
     crate::identity::exec::spawn(state.clone());
     spawn_identity(state.clone());
+    spawn_recordings_purge(state.clone());
     tokio::spawn(async move {
         let every = state.config.controls.evaluate_every_seconds;
         // A first round right away, so a fresh server shows real results, not "never".
@@ -116,4 +117,27 @@ pub async fn identity_once(state: &AppState, every: u64) -> Result<bool, crate::
             .await?;
     }
     Ok(true)
+}
+
+/// Purges recordings due under their retention policy, one replica per period.
+pub fn spawn_recordings_purge(state: AppState) {
+    tokio::spawn(async move {
+        let every = state.config.vault.purge_every_seconds;
+        loop {
+            tokio::time::sleep(Duration::from_secs(every)).await;
+            if let Err(e) = purge_recordings_once(&state, every).await {
+                tracing::warn!(error = %e.message, code = e.code.code(), "recording purge failed; will retry next period");
+            }
+        }
+    });
+}
+
+/// One purge round if this replica wins the lease. Returns how many were purged.
+pub async fn purge_recordings_once(state: &AppState, every: u64) -> Result<usize, crate::AppError> {
+    let now = state.clock.now();
+    let until = now + i64::try_from(every).unwrap_or(300) - 1;
+    if !state.store.acquire_lease("recordings.purge", &state.instance, now, until).await? {
+        return Ok(0);
+    }
+    crate::recordings::purge_due(state, &Ctx::system(&format!("purge-{now}"))).await
 }

@@ -25,11 +25,30 @@ CREATE TABLE recordings (
     pii_types TEXT NOT NULL,
     security_code BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
+    review_completed_at BIGINT,
+    purge_due_at BIGINT,
+    hold_reason TEXT,
+    hold_by TEXT,
+    hold_at BIGINT,
     purged_at BIGINT
 );
+CREATE INDEX recordings_due ON recordings(purge_due_at);
 CREATE INDEX recordings_team ON recordings(team_id, started_at);
 CREATE INDEX recordings_process ON recordings(process_id, started_at);
 CREATE INDEX recordings_started ON recordings(started_at, id);
+
+-- Retention per process unit: keep N days after the call, or purge N hours after the
+-- review is marked complete. A recording with a card security code is due N hours
+-- after ingest whatever the mode. No row: the defaults of the server.
+CREATE TABLE recording_policies (
+    process_id TEXT PRIMARY KEY REFERENCES processes(id),
+    mode TEXT NOT NULL,
+    keep_days BIGINT NOT NULL,
+    purge_hours_after_review BIGINT NOT NULL,
+    security_code_hours BIGINT NOT NULL,
+    allow_download BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
 
 CREATE TABLE recording_findings (
     recording_id TEXT NOT NULL REFERENCES recordings(id),

@@ -3,13 +3,15 @@
 
 use crate::{i, oi, oparse, os, parse, q, s, Result, Store, StoreError};
 use bposhield_core::Visibility;
-use bposhield_proto::{Recording, RecordingFinding, RecordingId, Scope};
+use bposhield_proto::{
+    ProcessId, Recording, RecordingFinding, RecordingHold, RecordingId, RetentionPolicy, RetentionRow, Scope,
+};
 use sqlx::any::AnyRow;
 
 const COLS: &str =
     "id, call_id, site_id, process_id, team_id, agent_ref, agent_person_id, started_at, duration_seconds, \
     channel, customer_ref, media_object, media_type, media_bytes, redacted_transcript, redacted_screen, pii_types, \
-    security_code, created_at, purged_at";
+    security_code, created_at, review_completed_at, purge_due_at, hold_reason, hold_by, hold_at, purged_at";
 
 /// A recording row as stored, with the vault object ids the API never shows.
 #[derive(Debug, Clone)]
@@ -46,6 +48,16 @@ fn row(r: &AnyRow) -> Result<(Recording, Option<String>)> {
             redacted_screen: s(r, "redacted_screen")?,
             findings: Vec::new(),
             created_at: i(r, "created_at")?,
+            review_completed_at: oi(r, "review_completed_at")?,
+            purge_due_at: oi(r, "purge_due_at")?,
+            hold: match os(r, "hold_reason")? {
+                Some(reason) => Some(RecordingHold {
+                    reason,
+                    by: os(r, "hold_by")?.unwrap_or_default(),
+                    at: oi(r, "hold_at")?.unwrap_or(0),
+                }),
+                None => None,
+            },
             purged_at: oi(r, "purged_at")?,
         },
         media_object,
@@ -59,7 +71,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         q("INSERT INTO recordings (id, call_id, site_id, process_id, team_id, agent_ref, agent_person_id, started_at, \
            duration_seconds, channel, customer_ref, text_object, redacted_transcript, redacted_screen, pii_types, \
-           security_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+           security_code, created_at, purge_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
         .arg(r.id.to_string())
         .arg(r.call_id.as_str())
         .arg(r.site_id.to_string())
@@ -77,6 +89,7 @@ impl Store {
         .arg(r.pii_types.join(","))
         .arg(r.security_code)
         .arg(r.created_at)
+        .arg(r.purge_due_at)
         .build()
         .execute(&mut *tx)
         .await?;
@@ -189,5 +202,156 @@ impl Store {
         qb.push(" OFFSET ").bind(i64::from(offset));
         let rows = qb.build().fetch_all(self.pool()).await?;
         rows.iter().map(|r| row(r).map(|(rec, _)| rec)).collect()
+    }
+
+    /// The retention policy of a process unit, if one was set.
+    pub async fn recording_policy(&self, process: ProcessId) -> Result<Option<RetentionPolicy>> {
+        let r = q("SELECT mode, keep_days, purge_hours_after_review, security_code_hours, allow_download \
+                   FROM recording_policies WHERE process_id = $1")
+        .arg(process.to_string())
+        .build()
+        .fetch_optional(self.pool())
+        .await?;
+        r.map(|r| {
+            Ok(RetentionPolicy {
+                mode: s(&r, "mode")?,
+                keep_days: i(&r, "keep_days")?,
+                purge_hours_after_review: i(&r, "purge_hours_after_review")?,
+                security_code_hours: i(&r, "security_code_hours")?,
+                allow_download: i(&r, "allow_download")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets a process unit's policy and re-computes the due time of its recordings
+    /// not yet purged, in one transaction.
+    pub async fn put_recording_policy(&self, process: ProcessId, p: &RetentionPolicy, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        q("INSERT INTO recording_policies (process_id, mode, keep_days, purge_hours_after_review, security_code_hours, \
+           allow_download, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (process_id) DO UPDATE SET \
+           mode = excluded.mode, keep_days = excluded.keep_days, purge_hours_after_review = excluded.purge_hours_after_review, \
+           security_code_hours = excluded.security_code_hours, allow_download = excluded.allow_download, \
+           updated_at = excluded.updated_at")
+        .arg(process.to_string())
+        .arg(p.mode.as_str())
+        .arg(p.keep_days)
+        .arg(p.purge_hours_after_review)
+        .arg(p.security_code_hours)
+        .arg(p.allow_download)
+        .arg(now)
+        .build()
+        .execute(&mut *tx)
+        .await?;
+        // The same rule as `bposhield_server::recordings::due_at`, in SQL.
+        let base = if p.mode == "after_review" {
+            "CASE WHEN review_completed_at IS NULL THEN NULL ELSE review_completed_at + $1 END"
+        } else {
+            "started_at + $1"
+        };
+        let span = if p.mode == "after_review" { p.purge_hours_after_review * 3600 } else { p.keep_days * 86_400 };
+        q(&format!(
+            "UPDATE recordings SET purge_due_at = CASE WHEN security_code <> 0 THEN \
+             (CASE WHEN ({base}) IS NULL OR ({base}) > created_at + $2 THEN created_at + $2 ELSE ({base}) END) \
+             ELSE ({base}) END WHERE process_id = $3 AND purged_at IS NULL"
+        ))
+        .arg(span)
+        .arg(p.security_code_hours * 3600)
+        .arg(process.to_string())
+        .build()
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the review of a recording complete and sets its new due time.
+    pub async fn set_recording_reviewed(&self, id: RecordingId, at: i64, due: Option<i64>) -> Result<()> {
+        q("UPDATE recordings SET review_completed_at = $1, purge_due_at = $2 WHERE id = $3 AND purged_at IS NULL")
+            .arg(at)
+            .arg(due)
+            .arg(id.to_string())
+            .build()
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets (`Some`) or releases (`None`) a legal hold.
+    pub async fn set_recording_hold(&self, id: RecordingId, hold: Option<&RecordingHold>) -> Result<()> {
+        q("UPDATE recordings SET hold_reason = $1, hold_by = $2, hold_at = $3 WHERE id = $4")
+            .arg(hold.map(|h| h.reason.clone()))
+            .arg(hold.map(|h| h.by.clone()))
+            .arg(hold.map(|h| h.at))
+            .arg(id.to_string())
+            .build()
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Recordings due for purge at `now`: due, not on hold, not purged. With their
+    /// vault objects (media, original text).
+    pub async fn recordings_due(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(RecordingId, Option<String>, Option<String>)>> {
+        let rows = q("SELECT id, media_object, text_object FROM recordings WHERE purge_due_at <= $1 \
+                      AND purged_at IS NULL AND hold_reason IS NULL ORDER BY purge_due_at, id LIMIT $2")
+        .arg(now)
+        .arg(i64::from(limit))
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((parse(r, "id")?, os(r, "media_object")?, os(r, "text_object")?))).collect()
+    }
+
+    /// Records a purge: the vault objects are gone; the metadata, redacted text and
+    /// findings stay as evidence. False when it was already purged or is now on hold.
+    pub async fn mark_recording_purged(&self, id: RecordingId, at: i64) -> Result<bool> {
+        let done = q("UPDATE recordings SET purged_at = $1, media_object = NULL, text_object = NULL \
+                      WHERE id = $2 AND purged_at IS NULL")
+        .arg(at)
+        .arg(id.to_string())
+        .build()
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The retention report's rows: due in `[from, to)`, purged in `[from, to)`, on
+    /// hold now, overdue at `now`.
+    pub async fn retention_rows(
+        &self,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<(Vec<RetentionRow>, Vec<RetentionRow>, Vec<RetentionRow>, Vec<RetentionRow>)> {
+        let sel = "SELECT id, call_id, process_id, purge_due_at, purged_at, hold_reason FROM recordings WHERE ";
+        let fetch = |cond: &'static str, args: Vec<i64>| {
+            let sql = format!("{sel}{cond} ORDER BY purge_due_at, id");
+            async move {
+                let qb = args.into_iter().fold(q(&sql), |qb, a| qb.arg(a));
+                let rows = qb.build().fetch_all(self.pool()).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(RetentionRow {
+                            recording_id: parse(r, "id")?,
+                            call_id: s(r, "call_id")?,
+                            process_id: parse(r, "process_id")?,
+                            purge_due_at: oi(r, "purge_due_at")?,
+                            purged_at: oi(r, "purged_at")?,
+                            hold_reason: os(r, "hold_reason")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            }
+        };
+        let expired = fetch("purge_due_at >= $1 AND purge_due_at < $2", vec![from, to]).await?;
+        let purged = fetch("purged_at >= $1 AND purged_at < $2", vec![from, to]).await?;
+        let on_hold = fetch("hold_reason IS NOT NULL AND purged_at IS NULL", vec![]).await?;
+        let overdue = fetch("purge_due_at < $1 AND purged_at IS NULL AND hold_reason IS NULL", vec![now]).await?;
+        Ok((expired, purged, on_hold, overdue))
     }
 }

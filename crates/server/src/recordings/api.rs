@@ -2,7 +2,7 @@
 //! for managers, security and audit, and the media (HTTP Range) for the recording's
 //! own team manager and process head only.
 
-use super::{check_media_access, ingest, vault_error, visible, MAX_TEXT_BYTES};
+use super::{check_media_access, ingest, mark_reviewed, put_policy, set_hold, vault_error, visible, MAX_TEXT_BYTES};
 use crate::api::{parse_json, ApiPath, ApiQuery};
 use crate::audit::Outcome;
 use crate::ctx::Authed;
@@ -15,7 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bposhield_core::authz::visibility;
 use bposhield_core::{authorize, Action, Resource};
-use bposhield_proto::{ApiError, ErrorCode, Recording, RecordingFinding, RecordingId, RecordingInput};
+use bposhield_proto::{
+    ApiError, ErrorCode, HoldInput, ProcessId, Recording, RecordingFinding, RecordingHold, RecordingId, RecordingInput,
+    RetentionPolicy, RetentionReport, RetentionRow,
+};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,13 +32,29 @@ pub fn routes(r: Routes) -> Routes {
         .get("/api/v1/recordings/{id}", Signed(Action::RecordingsView), get_one)
         .put("/api/v1/recordings/{id}/media", Signed(Action::RecordingsIngest), put_media)
         .get("/api/v1/recordings/{id}/media", Signed(Action::RecordingsPlay), get_media)
+        .post("/api/v1/recordings/{id}/review", Signed(Action::RecordingsPlay), review)
+        .post("/api/v1/recordings/{id}/hold", Signed(Action::RecordingsHold), hold)
+        .delete("/api/v1/recordings/{id}/hold", Signed(Action::RecordingsHold), release_hold)
+        .get("/api/v1/recordings/policies/{id}", Signed(Action::RecordingsView), get_policy)
+        .put("/api/v1/recordings/policies/{id}", Signed(Action::RecordingsAdmin), set_policy)
+        .get("/api/v1/recordings/retention-report", Signed(Action::AuditView), report)
 }
 
 /// The module's part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get_one, put_media, get_media),
-    components(schemas(Recording, RecordingFinding, RecordingInput, ApiError))
+    paths(list, create, get_one, put_media, get_media, review, hold, release_hold, get_policy, set_policy, report),
+    components(schemas(
+        Recording,
+        RecordingFinding,
+        RecordingInput,
+        RecordingHold,
+        HoldInput,
+        RetentionPolicy,
+        RetentionReport,
+        RetentionRow,
+        ApiError
+    ))
 )]
 pub struct RecordingsApi;
 
@@ -276,6 +295,122 @@ async fn get_media(
         }
     }
     Ok(resp)
+}
+
+/// Marks the review of a recording complete (its own team manager or process head).
+/// Under a "purge after review" policy it then falls due.
+#[utoipa::path(post, path = "/api/v1/recordings/{id}/review", params(("id" = RecordingId, Path)),
+    responses((status = 200, body = Recording), (status = 403, body = ApiError)))]
+async fn review(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+) -> AppResult<Response> {
+    let row = visible(&st, &a, id).await?;
+    if let bposhield_core::Decision::Deny(why) =
+        bposhield_core::authorize_media(&a.actor, row.recording.process_id, row.recording.team_id)
+    {
+        st.audit(&ctx, "recordings.reviewed", &format!("recording:{id}"), Outcome::Denied, json!({ "why": why }))
+            .await?;
+        return Err(AppError::new(ErrorCode::Forbidden, format!("not allowed: {why}")));
+    }
+    mark_reviewed(&st, &ctx, &row.recording).await?;
+    Ok(Json(st.store.recording(id).await?.recording).into_response())
+}
+
+/// Sets a legal hold (security officer): the recording is not purged until released.
+#[utoipa::path(post, path = "/api/v1/recordings/{id}/hold", params(("id" = RecordingId, Path)), request_body = HoldInput,
+    responses((status = 200, body = Recording), (status = 422, body = ApiError)))]
+async fn hold(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+    crate::api::ApiJson(h): crate::api::ApiJson<HoldInput>,
+) -> AppResult<Response> {
+    let row = visible(&st, &a, id).await?;
+    set_hold(&st, &ctx, &row.recording, &h.reason, true).await?;
+    Ok(Json(st.store.recording(id).await?.recording).into_response())
+}
+
+/// Releases a legal hold, with a reason (`?reason=`).
+#[utoipa::path(delete, path = "/api/v1/recordings/{id}/hold", params(("id" = RecordingId, Path), PlayQuery),
+    responses((status = 200, body = Recording), (status = 422, body = ApiError)))]
+async fn release_hold(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<RecordingId>,
+    ApiQuery(q): ApiQuery<PlayQuery>,
+) -> AppResult<Response> {
+    let row = visible(&st, &a, id).await?;
+    if row.recording.hold.is_none() {
+        return Err(AppError::new(ErrorCode::NotFound, "the recording is not on hold"));
+    }
+    set_hold(&st, &ctx, &row.recording, q.reason.as_deref().unwrap_or(""), false).await?;
+    Ok(Json(st.store.recording(id).await?.recording).into_response())
+}
+
+/// A process unit's retention policy (the default when none was set).
+#[utoipa::path(get, path = "/api/v1/recordings/policies/{id}", params(("id" = ProcessId, Path)),
+    responses((status = 200, body = RetentionPolicy), (status = 404, body = ApiError)))]
+async fn get_policy(
+    State(st): State<AppState>,
+    Authed(_ctx, a): Authed,
+    ApiPath(id): ApiPath<ProcessId>,
+) -> AppResult<Response> {
+    let process = process_in_scope(&st, &a, id, Action::RecordingsView).await?;
+    Ok(Json(super::policy_for(&st, process).await?).into_response())
+}
+
+/// Sets a process unit's retention policy (security officer, or its process head):
+/// the due time of its recordings not yet purged is re-computed at once.
+#[utoipa::path(put, path = "/api/v1/recordings/policies/{id}", params(("id" = ProcessId, Path)), request_body = RetentionPolicy,
+    responses((status = 200, body = RetentionPolicy), (status = 422, body = ApiError)))]
+async fn set_policy(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<ProcessId>,
+    crate::api::ApiJson(p): crate::api::ApiJson<RetentionPolicy>,
+) -> AppResult<Response> {
+    let process = process_in_scope(&st, &a, id, Action::RecordingsAdmin).await?;
+    put_policy(&st, &ctx, process, &p).await?;
+    Ok(Json(p).into_response())
+}
+
+async fn process_in_scope(st: &AppState, a: &crate::ctx::Auth, id: ProcessId, action: Action) -> AppResult<ProcessId> {
+    let p = match st.store.process(id).await {
+        Ok(p) => p,
+        Err(bposhield_store::StoreError::NotFound) => return Err(AppError::not_found("process unit")),
+        Err(e) => return Err(e.into()),
+    };
+    let res = Resource::Org { site: p.site_id, process: Some(p.id), team: None };
+    if authorize(&a.actor, action, res).is_allow() {
+        Ok(p.id)
+    } else {
+        Err(AppError::not_found("process unit"))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Start of the period, Unix seconds (default: 90 days ago).
+    pub from: Option<i64>,
+    /// End of the period, Unix seconds (default: now).
+    pub to: Option<i64>,
+}
+
+/// The retention report (security officer, auditor): what fell due in the period, what
+/// was purged and when, what is on hold, what is overdue now.
+#[utoipa::path(get, path = "/api/v1/recordings/retention-report", params(ReportQuery),
+    responses((status = 200, body = RetentionReport)))]
+async fn report(State(st): State<AppState>, ApiQuery(q): ApiQuery<ReportQuery>) -> AppResult<Response> {
+    let now = st.clock.now();
+    let to = q.to.unwrap_or(now);
+    let from = q.from.unwrap_or(to - 90 * 86_400);
+    if from > to {
+        return Err(AppError::new(ErrorCode::InvalidQuery, "from must not be after to"));
+    }
+    Ok(Json(super::retention_report(&st, from, to).await?).into_response())
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ use crate::error::{AppError, AppResult};
 use crate::AppState;
 use bposhield_core::{authorize_media, Decision};
 use bposhield_dlp::scan::{Finding, Kind, Scanner};
-use bposhield_proto::{ErrorCode, Recording, RecordingFinding, RecordingId, RecordingInput};
+use bposhield_proto::{
+    ErrorCode, ProcessId, Recording, RecordingFinding, RecordingHold, RecordingId, RecordingInput, RetentionPolicy,
+    RetentionReport,
+};
 use bposhield_store::recordings::RecordingRow;
 use bposhield_store::StoreError;
 use bposhield_vault::{Vault, VaultError};
@@ -167,6 +170,7 @@ pub async fn ingest(st: &AppState, ctx: &Ctx, input: RecordingInput) -> AppResul
         Some(stored.id.to_string())
     };
     let now = st.clock.now();
+    let policy = policy_for(st, process.id).await?;
     let rec = Recording {
         id: RecordingId::new_v7(u64::try_from(st.clock.now_ms()).unwrap_or(0)),
         call_id: input.call_id.trim().to_owned(),
@@ -188,6 +192,9 @@ pub async fn ingest(st: &AppState, ctx: &Ctx, input: RecordingInput) -> AppResul
         redacted_screen,
         findings,
         created_at: now,
+        review_completed_at: None,
+        purge_due_at: due_at(&policy, input.started_at, now, security_code, None),
+        hold: None,
         purged_at: None,
     };
     match st.store.insert_recording(&rec, text_object.as_deref()).await {
@@ -312,4 +319,165 @@ pub async fn check_media_access(
         return Err(AppError::new(code, format!("not allowed: {why}")));
     }
     Ok(reason.unwrap_or_default())
+}
+
+// ---- retention ------------------------------------------------------------------------
+
+/// A process unit's retention policy, or the default (keep 90 days; a recording with a
+/// card security code 24 hours).
+pub async fn policy_for(st: &AppState, process: ProcessId) -> AppResult<RetentionPolicy> {
+    Ok(st.store.recording_policy(process).await?.unwrap_or_default())
+}
+
+/// When a recording falls due under `p`: `keep_days` after the call, or
+/// `purge_hours_after_review` after the review (none before it); a recording with a
+/// card security code at the latest `security_code_hours` after ingest. The store's
+/// `put_recording_policy` applies the same rule in SQL.
+#[must_use]
+pub fn due_at(
+    p: &RetentionPolicy,
+    started_at: i64,
+    created_at: i64,
+    security_code: bool,
+    reviewed: Option<i64>,
+) -> Option<i64> {
+    let base = if p.mode == "after_review" {
+        reviewed.map(|r| r + p.purge_hours_after_review * 3600)
+    } else {
+        Some(started_at + p.keep_days * 86_400)
+    };
+    if security_code {
+        let cap = created_at + p.security_code_hours * 3600;
+        Some(base.map_or(cap, |b| b.min(cap)))
+    } else {
+        base
+    }
+}
+
+/// Checks a policy from the API.
+pub fn validate_policy(p: &RetentionPolicy) -> AppResult<()> {
+    use bposhield_core::validate::FieldError;
+    let mut problems = Vec::new();
+    if !matches!(p.mode.as_str(), "keep_days" | "after_review") {
+        problems.push(FieldError::with_code(ErrorCode::InvalidField, "mode", "keep_days or after_review"));
+    }
+    if !(1..=3650).contains(&p.keep_days) {
+        problems.push(FieldError::with_code(ErrorCode::InvalidField, "keep_days", "1 to 3650"));
+    }
+    if !(0..=8760).contains(&p.purge_hours_after_review) {
+        problems.push(FieldError::with_code(ErrorCode::InvalidField, "purge_hours_after_review", "0 to 8760"));
+    }
+    if !(0..=720).contains(&p.security_code_hours) {
+        problems.push(FieldError::with_code(ErrorCode::InvalidField, "security_code_hours", "0 to 720"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::from_problems(problems))
+    }
+}
+
+/// Sets a process unit's policy (re-computing its recordings' due times); audited with
+/// the policy before and after.
+pub async fn put_policy(st: &AppState, ctx: &Ctx, process: ProcessId, p: &RetentionPolicy) -> AppResult<()> {
+    validate_policy(p)?;
+    let before = st.store.recording_policy(process).await?;
+    st.store.put_recording_policy(process, p, st.clock.now()).await?;
+    st.audit_change(
+        ctx,
+        "recordings.policy_set",
+        &format!("process:{process}"),
+        Outcome::Success,
+        json!({ "mode": p.mode, "keep_days": p.keep_days, "purge_hours_after_review": p.purge_hours_after_review,
+                "security_code_hours": p.security_code_hours, "allow_download": p.allow_download }),
+        before.as_ref(),
+        Some(p),
+    )
+    .await
+}
+
+/// Marks a recording's review complete: under "purge after review" it falls due.
+pub async fn mark_reviewed(st: &AppState, ctx: &Ctx, rec: &Recording) -> AppResult<Option<i64>> {
+    let now = st.clock.now();
+    let policy = policy_for(st, rec.process_id).await?;
+    let due = due_at(&policy, rec.started_at, rec.created_at, rec.security_code, Some(now));
+    st.store.set_recording_reviewed(rec.id, now, due).await?;
+    st.audit(
+        ctx,
+        "recordings.reviewed",
+        &format!("recording:{}", rec.id),
+        Outcome::Success,
+        json!({ "purge_due_at": due }),
+    )
+    .await?;
+    Ok(due)
+}
+
+/// Sets or releases a legal hold, with a reason either way.
+pub async fn set_hold(st: &AppState, ctx: &Ctx, rec: &Recording, reason: &str, set: bool) -> AppResult<()> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 500 || reason.chars().any(char::is_control) {
+        return Err(AppError::field(ErrorCode::InvalidField, "reason", "1 to 500 characters of text"));
+    }
+    if rec.purged_at.is_some() {
+        return Err(AppError::new(ErrorCode::RecordingNoMedia, "the recording was already purged"));
+    }
+    let hold = set.then(|| RecordingHold { reason: reason.to_owned(), by: ctx.actor_ref(), at: st.clock.now() });
+    st.store.set_recording_hold(rec.id, hold.as_ref()).await?;
+    let action = if set { "recordings.hold_set" } else { "recordings.hold_released" };
+    st.audit(ctx, action, &format!("recording:{}", rec.id), Outcome::Success, json!({ "reason": reason })).await
+}
+
+/// Purges every recording due at the clock's now that is not on hold: crypto-shreds
+/// its media and original text in the vault, keeps the metadata, redacted text and
+/// findings as evidence, and records each purge in the ledger with the objects'
+/// digests. Returns how many were purged.
+pub async fn purge_due(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
+    let mut purged = 0;
+    loop {
+        let now = st.clock.now();
+        let due = st.store.recordings_due(now, 200).await?;
+        if due.is_empty() {
+            return Ok(purged);
+        }
+        // Opened only when something is due, so a server without recordings never
+        // creates a keyring.
+        let vault = st.vault()?;
+        for (id, media, text) in due {
+            let mut digests = serde_json::Map::new();
+            for (what, object) in [("media", media), ("text", text)] {
+                let Some(obj) = object.as_deref().and_then(|o| bposhield_vault::ObjectId::parse(o).ok()) else {
+                    continue;
+                };
+                match vault.purge(&obj).await {
+                    Ok(p) => {
+                        digests.insert(format!("{what}_digest"), json!(p.digest.map(hex::encode)));
+                    }
+                    // Gone already (a purge cut short after the vault, before the row).
+                    Err(VaultError::NotFound(_)) => {
+                        digests.insert(format!("{what}_digest"), json!(null));
+                    }
+                    Err(e) => return Err(vault_error(&e)),
+                }
+            }
+            if st.store.mark_recording_purged(id, now).await? {
+                purged += 1;
+                st.audit(
+                    ctx,
+                    "recordings.purged",
+                    &format!("recording:{id}"),
+                    Outcome::Success,
+                    serde_json::Value::Object(digests),
+                )
+                .await?;
+            }
+        }
+    }
+}
+
+/// The retention report for `[from, to)`: evidence for the quarterly check.
+pub async fn retention_report(st: &AppState, from: i64, to: i64) -> AppResult<RetentionReport> {
+    let now = st.clock.now();
+    let (expired, purged, on_hold, overdue) = st.store.retention_rows(from, to, now).await?;
+    Ok(RetentionReport { from, to, generated_at: now, expired, purged, on_hold, overdue })
 }

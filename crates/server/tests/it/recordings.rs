@@ -28,7 +28,7 @@ async fn token(s: &TestServer, name: &str, role: Role, scope: Scope) -> String {
     )
     .await
     .unwrap();
-    services::issue_token(&s.state, &ctx, u.id, "t", 5, vec![GrantInput { role, scope }]).await.unwrap().token
+    services::issue_token(&s.state, &ctx, u.id, "t", 365, vec![GrantInput { role, scope }]).await.unwrap().token
 }
 
 fn media_bytes() -> Vec<u8> {
@@ -68,7 +68,7 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
         "agent": s.person.employee_id,
         "process_id": s.process.id,
         "team_id": s.team.id,
-        "started_at": 1_764_000_000,
+        "started_at": s.state.clock.now() - 3600,
         "duration_seconds": 312,
         "channel": "voice",
         "customer_ref": "CUST-77",
@@ -212,5 +212,114 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     assert!(denied
         .iter()
         .any(|e| e.action == "recordings.play" && e.detail["why"].as_str().unwrap_or("").contains("own team manager")));
+
+    retention(&s, &rec, &tm).await;
     s.stop().await;
+}
+
+async fn get_rec(s: &TestServer, token: &str, id: RecordingId) -> Recording {
+    let r = s.client.get(format!("{}/api/v1/recordings/{id}", s.base)).bearer_auth(token).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Retention: keep-days purge, the security-code deadline, a legal hold blocking the
+/// purge until released, "purge after review", the ledger and the report.
+async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
+    let purge = || bposhield_server::jobs::purge_recordings_once(&s.state, 1);
+    // Tokens that outlive the months this test moves the clock by.
+    let so = token(s, "so.ret", Role::SecurityOfficer, Scope::Global).await;
+    let hr = token(s, "hr.ret", Role::Hr, Scope::Global).await;
+    let aud = token(s, "aud.ret", Role::Auditor, Scope::Global).await;
+    let it = token(s, "it.ret", Role::ItAdmin, Scope::Global).await;
+    let tm_global = token(s, "tm.ret", Role::TeamManager, Scope::Global).await;
+    let as_ =
+        |t: &str, m: Method, path: &str| s.client.request(m, format!("{}{path}", s.base)).bearer_auth(t.to_owned());
+    let policy_path = format!("/api/v1/recordings/policies/{}", s.process.id);
+    let p: RetentionPolicy = as_(&so, Method::GET, &policy_path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(p, RetentionPolicy::default());
+    let list: Vec<Recording> = as_(&so, Method::GET, "/api/v1/recordings").send().await.unwrap().json().await.unwrap();
+    let cvv = list.iter().find(|r| r.security_code).unwrap().clone();
+    assert_eq!(rec.purge_due_at, Some(rec.started_at + 90 * 86_400));
+    assert_eq!(cvv.purge_due_at, Some(cvv.created_at + 24 * 3600), "security code: 24 h");
+
+    // A legal hold on the security-code recording, by security only, with a reason.
+    let hold_path = format!("/api/v1/recordings/{}/hold", cvv.id);
+    let r = as_(&hr, Method::POST, &hold_path).json(&json!({ "reason": "x" })).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = as_(&so, Method::POST, &hold_path).json(&json!({ "reason": "  " })).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r =
+        as_(&so, Method::POST, &hold_path).json(&json!({ "reason": "chargeback dispute 4471" })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Recording>().await.unwrap().hold.unwrap().reason, "chargeback dispute 4471");
+
+    // A day and a bit later: the security-code recording is due but held; nothing purged.
+    assert_eq!(purge().await.unwrap(), 0);
+    s.clock.advance(25 * 3600);
+    assert_eq!(purge().await.unwrap(), 0, "a held recording was purged");
+    // Ninety days after the call: the first recording goes, media and all.
+    let media_path = format!("/api/v1/recordings/{}/media", rec.id);
+    let now = s.state.clock.now();
+    s.clock.advance((rec.purge_due_at.unwrap() - now + 1).max(1));
+    let count = || std::fs::read_dir(s.state.config.data_dir.join("blobs/b")).unwrap().count();
+    let blobs_before = count();
+    assert_eq!(purge().await.unwrap(), 1);
+    let gone = get_rec(s, &so, rec.id).await;
+    assert!(gone.purged_at.is_some() && !gone.has_media, "{gone:?}");
+    assert!(!gone.findings.is_empty(), "the evidence stays");
+    assert_eq!(count(), blobs_before - 2, "media and original text both shredded");
+    let r = s.client.get(format!("{}{media_path}?reason=x", s.base)).bearer_auth(tm.to_owned()).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("BPS-REC-0002"));
+    // Released with a reason: the next round purges it.
+    let r = as_(&so, Method::DELETE, &hold_path).send().await.unwrap();
+    assert_eq!(r.status(), 422, "a release needs a reason");
+    let r = as_(&so, Method::DELETE, &format!("{hold_path}?reason=dispute%20closed")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(purge().await.unwrap(), 1);
+    assert!(get_rec(s, &so, cvv.id).await.purged_at.is_some());
+
+    // "Purge after review": nothing is due until the review is marked complete.
+    let policy = |mode: &str, keep_days: i64| {
+        json!({ "mode": mode, "keep_days": keep_days, "purge_hours_after_review": 2,
+                "security_code_hours": 24, "allow_download": false })
+    };
+    let r = as_(&so, Method::PUT, &policy_path).json(&policy("after_review", 30)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let r = as_(&so, Method::PUT, &policy_path).json(&policy("forever", 0)).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = as_(&aud, Method::PUT, &policy_path).json(&policy("keep_days", 10)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body = json!({ "call_id": "CMS-0100", "agent": "E999", "process_id": s.process.id, "team_id": s.team.id,
+        "started_at": s.state.clock.now() - 600, "duration_seconds": 60, "channel": "voice", "customer_ref": "C-1" });
+    let fresh: Recording =
+        as_(&it, Method::POST, "/api/v1/recordings").json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(fresh.purge_due_at, None);
+    s.clock.advance(30 * 86_400);
+    assert_eq!(purge().await.unwrap(), 0);
+    let review = format!("/api/v1/recordings/{}/review", fresh.id);
+    assert_eq!(as_(&so, Method::POST, &review).send().await.unwrap().status(), 403);
+    let r = s.client.post(format!("{}{review}", s.base)).bearer_auth(tm.to_owned()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let reviewed: Recording = r.json().await.unwrap();
+    assert_eq!(reviewed.purge_due_at, Some(reviewed.review_completed_at.unwrap() + 7200));
+    s.clock.advance(7201);
+    assert_eq!(purge().await.unwrap(), 1);
+
+    // The ledger has each purge with the objects' digests; the report has the period.
+    let f = bposhield_store::AuditFilter { action: Some("recordings.purged".into()), limit: 10, ..Default::default() };
+    let (purges, _) = s.state.store.audit_events(&f).await.unwrap();
+    assert_eq!(purges.len(), 3);
+    let first = purges.iter().find(|e| e.object == format!("recording:{}", rec.id)).unwrap();
+    assert_eq!(first.detail["media_digest"].as_str().map(str::len), Some(64), "{}", first.detail);
+    let now = s.state.clock.now();
+    let path = format!("/api/v1/recordings/retention-report?from={}&to={}", now - 400 * 86_400, now + 1);
+    let r = as_(&aud, Method::GET, &path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: RetentionReport = r.json().await.unwrap();
+    assert_eq!(report.purged.len(), 3);
+    assert!(report.overdue.is_empty() && report.on_hold.is_empty(), "{report:?}");
+    let r = as_(&tm_global, Method::GET, "/api/v1/recordings/retention-report").send().await.unwrap();
+    assert_eq!(r.status(), 403);
 }
