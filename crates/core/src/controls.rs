@@ -33,6 +33,27 @@ pub struct Facts {
     pub ledger: Option<LedgerFacts>,
     /// The identity lifecycle's state; `None` when not measured.
     pub identity: Option<IdentityFacts>,
+    /// The recordings' state; `None` when not measured.
+    pub recordings: Option<RecordingFacts>,
+}
+
+/// What the recording checks read (risk R2), gathered by the server. Ids only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingFacts {
+    /// Recordings not yet purged.
+    pub live: u64,
+    /// Recordings due under their retention policy before now, not on hold, not purged.
+    pub overdue: Vec<String>,
+    /// Recordings with a card security code in their text: (id, whether anything of it
+    /// is still held that PCI DSS says must not be: the original text at all, or the
+    /// media past the security-code deadline).
+    pub security_codes: Vec<(String, bool)>,
+    /// Media plays and seeks recorded in the ledger in the last 7 days, and those among
+    /// them without a stated reason (event ids).
+    pub plays_7d: u64,
+    pub plays_without_reason: Vec<String>,
+    /// Refused attempts to open a recording's media in the last 7 days.
+    pub denied_7d: u64,
 }
 
 /// What the identity lifecycle checks read, gathered by the server (which knows the
@@ -94,6 +115,30 @@ pub struct ControlDef {
 #[must_use]
 pub fn registry() -> &'static [ControlDef] {
     &[
+        ControlDef {
+            id: "CTL-R2-001",
+            risk: Risk::R2,
+            title: "No recording kept past its retention",
+            description: "Recordings are purged when their process's retention policy says (N days after the call, or N hours after the review), unless on legal hold. Counts recordings due before now and still not purged.",
+            owner: Role::SecurityOfficer,
+            check: check_recordings_overdue,
+        },
+        ControlDef {
+            id: "CTL-R2-002",
+            risk: Risk::R2,
+            title: "No card security code stored",
+            description: "PCI DSS: card security codes are not kept after authorization, even encrypted. A recording whose transcript or screen held one must keep no original text and no media past its security-code deadline.",
+            owner: Role::SecurityOfficer,
+            check: check_security_codes,
+        },
+        ControlDef {
+            id: "CTL-R2-003",
+            risk: Risk::R2,
+            title: "Every recording play states a reason",
+            description: "Every play or seek of a recording's media in the last 7 days, as recorded in the ledger, carries the reason its team manager or process head gave. Evidence also counts refused attempts.",
+            owner: Role::SecurityOfficer,
+            check: check_play_reasons,
+        },
         ControlDef {
             id: "CTL-R3-001",
             risk: Risk::R3,
@@ -272,6 +317,52 @@ fn check_ledger_fresh(f: &Facts) -> (ControlStatus, Evidence) {
             (ControlStatus::Pass, Evidence { summary, checked: 1, ..Evidence::default() })
         }
     }
+}
+
+fn check_recordings_overdue(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(r) = &f.recordings else { return not_measured("Recordings have not been measured yet.") };
+    if r.live == 0 && r.overdue.is_empty() {
+        return not_measured("No recordings are stored.");
+    }
+    let failing = r.overdue.len() as u64;
+    let summary = if failing == 0 {
+        format!("None of {} stored recordings is past its retention.", r.live)
+    } else {
+        format!("{failing} of {} stored recordings are past their retention and not purged.", r.live)
+    };
+    let failing_ids = r.overdue.iter().take(MAX_EVIDENCE_IDS).map(|id| format!("recording:{id}")).collect();
+    let status = if failing == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
+    (status, Evidence { summary, checked: r.live, failing, failing_ids })
+}
+
+fn check_security_codes(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(r) = &f.recordings else { return not_measured("Recordings have not been measured yet.") };
+    if r.security_codes.is_empty() {
+        let summary = "No recording held a card security code; none is stored.".to_owned();
+        return (ControlStatus::Pass, Evidence { summary, checked: r.live, ..Evidence::default() });
+    }
+    judge(
+        "recordings with a card security code",
+        "recording",
+        r.security_codes.iter().map(|(id, stored)| (id.as_str(), !stored)),
+        "still hold it",
+    )
+}
+
+fn check_play_reasons(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(r) = &f.recordings else { return not_measured("Recordings have not been measured yet.") };
+    if r.plays_7d == 0 {
+        let summary = format!("No recording was played in the last 7 days; {} refused attempts.", r.denied_7d);
+        return (ControlStatus::NotMeasured, Evidence { summary, ..Evidence::default() });
+    }
+    let failing = r.plays_without_reason.len() as u64;
+    let summary = format!(
+        "{} of {} plays in the last 7 days without a reason; {} refused attempts.",
+        failing, r.plays_7d, r.denied_7d
+    );
+    let failing_ids = r.plays_without_reason.iter().take(MAX_EVIDENCE_IDS).map(|id| format!("event:{id}")).collect();
+    let status = if failing == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
+    (status, Evidence { summary, checked: r.plays_7d, failing, failing_ids })
 }
 
 fn not_measured(summary: &str) -> (ControlStatus, Evidence) {
@@ -592,5 +683,43 @@ mod tests {
         assert_eq!(worst([Pass, Fail].into_iter()), Fail);
         assert_eq!(worst([NotMeasured].into_iter()), NotMeasured);
         assert_eq!(worst([].into_iter()), NotMeasured);
+    }
+
+    #[test]
+    fn recording_controls() {
+        use ControlStatus::*;
+        let with = |r: RecordingFacts| Facts { recordings: Some(r), ..Facts::default() };
+        let table: [(RecordingFacts, [ControlStatus; 3]); 5] = [
+            // Nothing stored, nothing played.
+            (RecordingFacts::default(), [NotMeasured, Pass, NotMeasured]),
+            // Healthy: stored, played with reasons, a security code long purged.
+            (
+                RecordingFacts {
+                    live: 3,
+                    security_codes: vec![("a".into(), false)],
+                    plays_7d: 4,
+                    ..Default::default()
+                },
+                [Pass, Pass, Pass],
+            ),
+            // One overdue.
+            (RecordingFacts { live: 3, overdue: vec!["x".into()], ..Default::default() }, [Fail, Pass, NotMeasured]),
+            // A security code still held.
+            (
+                RecordingFacts { live: 1, security_codes: vec![("y".into(), true)], ..Default::default() },
+                [Pass, Fail, NotMeasured],
+            ),
+            // A play without a reason.
+            (
+                RecordingFacts { live: 1, plays_7d: 2, plays_without_reason: vec!["e".into()], ..Default::default() },
+                [Pass, Pass, Fail],
+            ),
+        ];
+        for (facts, want) in table {
+            let f = with(facts.clone());
+            let got = [check_recordings_overdue(&f).0, check_security_codes(&f).0, check_play_reasons(&f).0];
+            assert_eq!(got, want, "{facts:?}");
+        }
+        assert_eq!(check_recordings_overdue(&Facts::default()).0, NotMeasured);
     }
 }

@@ -126,6 +126,7 @@ impl Store {
             linked_users,
             ledger: None,
             identity: None,
+            recordings: None,
         })
     }
 

@@ -354,4 +354,56 @@ impl Store {
         let overdue = fetch("purge_due_at < $1 AND purged_at IS NULL AND hold_reason IS NULL", vec![now]).await?;
         Ok((expired, purged, on_hold, overdue))
     }
+
+    /// What the R2 controls read at `now`.
+    pub async fn recording_facts(&self, now: i64) -> Result<bposhield_core::controls::RecordingFacts> {
+        let live =
+            q("SELECT COUNT(*) AS n FROM recordings WHERE purged_at IS NULL").build().fetch_one(self.pool()).await?;
+        let overdue = q("SELECT id FROM recordings WHERE purge_due_at < $1 AND purged_at IS NULL AND hold_reason IS NULL ORDER BY purge_due_at, id")
+            .arg(now)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        let codes = q("SELECT id, text_object, media_object, purge_due_at, hold_reason FROM recordings WHERE security_code <> 0 ORDER BY id")
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        let since = now - 7 * 86_400;
+        let plays = q("SELECT id, detail FROM audit_events WHERE at >= $1 AND outcome = 'success' \
+                       AND action IN ('recordings.play', 'recordings.seek') ORDER BY at, id LIMIT 100000")
+        .arg(since)
+        .build()
+        .fetch_all(self.pool())
+        .await?;
+        let denied = q("SELECT COUNT(*) AS n FROM audit_events WHERE at >= $1 AND outcome = 'denied' \
+                        AND action IN ('recordings.play', 'recordings.seek')")
+        .arg(since)
+        .build()
+        .fetch_one(self.pool())
+        .await?;
+        let mut plays_without_reason = Vec::new();
+        for r in &plays {
+            let detail: serde_json::Value = serde_json::from_str(&s(r, "detail")?).unwrap_or_default();
+            if detail["reason"].as_str().is_none_or(|x| x.trim().is_empty()) {
+                plays_without_reason.push(s(r, "id")?);
+            }
+        }
+        Ok(bposhield_core::controls::RecordingFacts {
+            live: u64::try_from(i(&live, "n")?).unwrap_or(0),
+            overdue: overdue.iter().map(|r| s(r, "id")).collect::<Result<_>>()?,
+            security_codes: codes
+                .iter()
+                .map(|r| {
+                    let text = os(r, "text_object")?.is_some();
+                    let media_late = os(r, "media_object")?.is_some()
+                        && oi(r, "purge_due_at")?.is_some_and(|d| d < now)
+                        && os(r, "hold_reason")?.is_none();
+                    Ok((s(r, "id")?, text || media_late))
+                })
+                .collect::<Result<_>>()?,
+            plays_7d: plays.len() as u64,
+            plays_without_reason,
+            denied_7d: u64::try_from(i(&denied, "n")?).unwrap_or(0),
+        })
+    }
 }

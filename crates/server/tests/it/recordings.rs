@@ -213,8 +213,25 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
         .iter()
         .any(|e| e.action == "recordings.play" && e.detail["why"].as_str().unwrap_or("").contains("own team manager")));
 
+    // The R2 controls: nothing overdue, no security code kept, every play with a reason.
+    let r2 = r2_controls(&s).await;
+    assert_eq!(r2[0].status, ControlStatus::Pass, "{:?}", r2[0]);
+    assert_eq!(r2[1].status, ControlStatus::Pass, "{:?}", r2[1]);
+    assert_eq!(r2[2].status, ControlStatus::Pass, "{:?}", r2[2]);
+    assert!(r2[2].evidence.summary.contains("refused attempts"), "{:?}", r2[2]);
+
     retention(&s, &rec, &tm).await;
     s.stop().await;
+}
+
+/// CTL-R2-001..003 after a fresh evaluation.
+async fn r2_controls(s: &TestServer) -> Vec<ControlResult> {
+    let ctx = bposhield_server::ctx::Ctx::system("test");
+    let all = services::evaluate_controls(&s.state, &ctx).await.unwrap();
+    ["CTL-R2-001", "CTL-R2-002", "CTL-R2-003"]
+        .iter()
+        .map(|id| all.iter().find(|c| c.control_id == *id).unwrap().clone())
+        .collect()
 }
 
 async fn get_rec(s: &TestServer, token: &str, id: RecordingId) -> Recording {
@@ -264,7 +281,13 @@ async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
     s.clock.advance((rec.purge_due_at.unwrap() - now + 1).max(1));
     let count = || std::fs::read_dir(s.state.config.data_dir.join("blobs/b")).unwrap().count();
     let blobs_before = count();
+    // Due and not yet purged: the control says so, naming the recording.
+    let r2 = r2_controls(s).await;
+    assert_eq!(r2[0].status, ControlStatus::Fail);
+    assert_eq!(r2[0].evidence.failing_ids, vec![format!("recording:{}", rec.id)]);
+    assert_eq!(r2[1].status, ControlStatus::Pass, "held: {:?}", r2[1]);
     assert_eq!(purge().await.unwrap(), 1);
+    assert_eq!(r2_controls(s).await[0].status, ControlStatus::Pass);
     let gone = get_rec(s, &so, rec.id).await;
     assert!(gone.purged_at.is_some() && !gone.has_media, "{gone:?}");
     assert!(!gone.findings.is_empty(), "the evidence stays");
