@@ -13,6 +13,7 @@ mod demo_data;
 mod demo_identity;
 mod dlp_cmd;
 mod ledger_cmd;
+mod recordings_cmd;
 mod vault_cmd;
 
 use anyhow::Context;
@@ -72,6 +73,9 @@ enum Command {
     /// Find and redact PII (card numbers, SSNs, Aadhaar, PAN, IBAN…) in text files.
     #[command(subcommand)]
     Dlp(dlp_cmd::DlpCommand),
+    /// Call recordings: import a call-monitoring system's export folder.
+    #[command(subcommand)]
+    Recordings(recordings_cmd::RecordingsCommand),
     /// Recording vault upkeep: consistency check, key-encryption key rotation.
     #[command(subcommand)]
     Vault(vault_cmd::VaultCommand),
@@ -223,6 +227,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(c) => {
             init_logging("warn");
             bench::run(cfg, c).await
+        }
+        Command::Recordings(c) => {
+            init_logging("warn");
+            let store = open_store(&cfg).await?;
+            recordings_cmd::run(AppState::new(store, Arc::new(SystemClock), cfg)?, c).await
         }
         Command::Vault(c) => {
             init_logging("warn");

@@ -143,41 +143,10 @@ async fn put_media(
     if !authorize(&a.actor, Action::RecordingsIngest, res).is_allow() {
         return Err(AppError::not_found("recording"));
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_owned();
-    let media_ok = ct.starts_with("audio/") || ct.starts_with("video/") || ct == "application/octet-stream";
-    if !media_ok || ct.len() > 100 {
-        return Err(AppError::new(
-            ErrorCode::UnsupportedMediaType,
-            "send audio/*, video/* or application/octet-stream",
-        ));
-    }
-    if row.media_object.is_some() || r.purged_at.is_some() {
-        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media (or was purged)"));
-    }
-    let vault = st.vault()?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let stored = vault.put(tokio_util::io::StreamReader::new(stream)).await.map_err(|e| match e {
-        bposhield_vault::VaultError::Io(io) => {
-            AppError::new(ErrorCode::InvalidField, format!("upload interrupted: {io}"))
-        }
-        e => vault_error(&e),
-    })?;
-    let digest = hex::encode(stored.digest);
-    let len = i64::try_from(stored.len).unwrap_or(i64::MAX);
-    if !st.store.set_recording_media(id, &stored.id.to_string(), &ct, len, &digest).await? {
-        // Another upload won the race: keep its media, destroy this one.
-        let _ = vault.purge(&stored.id).await;
-        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media"));
-    }
-    st.audit(
-        &ctx,
-        "recordings.media_stored",
-        &format!("recording:{id}"),
-        Outcome::Success,
-        json!({ "bytes": stored.len, "digest": digest, "media_type": ct }),
-    )
-    .await?;
-    Ok(Json(st.store.recording(id).await?.recording).into_response())
+    let rec = super::store_media(&st, &ctx, &row, ct, tokio_util::io::StreamReader::new(stream)).await?;
+    Ok(Json(rec).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

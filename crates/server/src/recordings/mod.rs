@@ -267,6 +267,50 @@ fn validate(i: &RecordingInput) -> Vec<bposhield_core::validate::FieldError> {
     p
 }
 
+/// Streams a recording's media into the vault and records it (once per recording).
+/// Shared by the upload API and `bposhield recordings import`.
+pub async fn store_media<R: tokio::io::AsyncRead + Unpin>(
+    st: &AppState,
+    ctx: &Ctx,
+    row: &RecordingRow,
+    content_type: &str,
+    media: R,
+) -> AppResult<Recording> {
+    let ct = content_type.trim();
+    let media_ok = ct.starts_with("audio/") || ct.starts_with("video/") || ct == "application/octet-stream";
+    if !media_ok || ct.len() > 100 || ct.chars().any(char::is_control) {
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send audio/*, video/* or application/octet-stream",
+        ));
+    }
+    let id = row.recording.id;
+    if row.media_object.is_some() || row.recording.purged_at.is_some() {
+        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media (or was purged)"));
+    }
+    let vault = st.vault()?;
+    let stored = vault.put(media).await.map_err(|e| match e {
+        VaultError::Io(io) => AppError::new(ErrorCode::InvalidField, format!("upload interrupted: {io}")),
+        e => vault_error(&e),
+    })?;
+    let digest = hex::encode(stored.digest);
+    let len = i64::try_from(stored.len).unwrap_or(i64::MAX);
+    if !st.store.set_recording_media(id, &stored.id.to_string(), ct, len, &digest).await? {
+        // Another upload won the race: keep its media, destroy this one.
+        let _ = vault.purge(&stored.id).await;
+        return Err(AppError::new(ErrorCode::RecordingMediaExists, "this recording already has media"));
+    }
+    st.audit(
+        ctx,
+        "recordings.media_stored",
+        &format!("recording:{id}"),
+        Outcome::Success,
+        json!({ "bytes": stored.len, "digest": digest, "media_type": ct }),
+    )
+    .await?;
+    Ok(st.store.recording(id).await?.recording)
+}
+
 /// The recording if the caller may see its metadata (`recordings.view` at a scope that
 /// covers it); a recording outside the caller's scope answers like a missing one.
 pub async fn visible(st: &AppState, auth: &Auth, id: RecordingId) -> AppResult<RecordingRow> {
