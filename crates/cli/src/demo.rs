@@ -126,6 +126,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     let hash = bposhield_core::password::hash(&secret).map_err(|e| anyhow::anyhow!(e))?;
     services::import_users(state, &ctx, &bulk, &hash).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::demo_identity::seed(state, &org.people, SEED).await?;
+    crate::demo_recordings::seed(state, &org, SEED).await?;
     services::evaluate_controls(state, &ctx).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     state.store.after_bulk_load().await?;
     eprintln!("Seeded in {:.1} s.", started.elapsed().as_secs_f64());
@@ -156,6 +157,11 @@ fn print_sign_ins(state: &AppState, seeded: bool) {
     println!();
     println!("  Second factors are optional in the demo; `bposhield serve` requires them for");
     println!("  platform_admin and security_officer by default.");
+    println!();
+    println!("  Call recordings (synthetic tones, transcripts with generated PII): tl.acme01 and");
+    println!("  head.acme may play their own team's and process's, with a reason, at");
+    println!("  /api/v1/recordings/{{id}}/media?reason=...; iso and auditor see the findings and");
+    println!("  the access log in the ledger, never the media (docs/recordings.md).");
     println!();
 }
 

@@ -11,6 +11,7 @@ mod bench_vault;
 mod demo;
 mod demo_data;
 mod demo_identity;
+mod demo_recordings;
 mod dlp_cmd;
 mod ledger_cmd;
 mod recordings_cmd;

@@ -492,6 +492,15 @@ fn recordings_import_resumes() {
     let dir = tempdir("recimport");
     let o = run(&dir, &["demo", "--seed-only"], None);
     assert!(o.status.success(), "{}", text(&o));
+    let objects = || {
+        let o = run(&dir, &["vault", "check"], None);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = text(&o);
+        let n = out.split(" objects").next().and_then(|h| h.rsplit(' ').next()).and_then(|n| n.parse::<usize>().ok());
+        n.unwrap_or_else(|| panic!("no object count in {out}"))
+    };
+    let demo_objects = objects();
+    assert!(demo_objects >= 300, "the demo's recordings: {demo_objects}");
     let export = dir.join("export");
     std::fs::create_dir_all(&export).unwrap();
     let sidecar = |call: &str, media: &str, extra: &str| {
@@ -534,8 +543,7 @@ fn recordings_import_resumes() {
     assert!(out.contains("2 imported, 0 completed (media added), 2 already complete, 0 rejected"), "{out}");
     // Four media objects and one original transcript, all whole; the card number is
     // nowhere on disk.
-    let o = run(&dir, &["vault", "check"], None);
-    assert!(text(&o).contains("5 objects") && o.status.success(), "{}", text(&o));
+    assert_eq!(objects(), demo_objects + 5);
     // Every file of the data directory (database, WAL, blobs, keys), the export aside.
     let mut files = vec![dir.clone()];
     let mut seen = 0;

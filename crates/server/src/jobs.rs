@@ -123,11 +123,12 @@ pub async fn identity_once(state: &AppState, every: u64) -> Result<bool, crate::
 pub fn spawn_recordings_purge(state: AppState) {
     tokio::spawn(async move {
         let every = state.config.vault.purge_every_seconds;
+        // A first round at start: whatever fell due while no replica ran goes now.
         loop {
-            tokio::time::sleep(Duration::from_secs(every)).await;
             if let Err(e) = purge_recordings_once(&state, every).await {
                 tracing::warn!(error = %e.message, code = e.code.code(), "recording purge failed; will retry next period");
             }
+            tokio::time::sleep(Duration::from_secs(every)).await;
         }
     });
 }
