@@ -104,6 +104,7 @@ fn build(state: AppState) -> Routes {
     let r = crate::identity::api::routes(r);
     let r = crate::identity::web::routes(r);
     let r = crate::recordings::api::routes(r);
+    let r = crate::recordings::web::routes(r);
     crate::web::routes(r)
 }
 

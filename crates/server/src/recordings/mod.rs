@@ -11,6 +11,7 @@
 //! only the segments asked for.
 
 pub mod api;
+pub mod web;
 
 use crate::audit::Outcome;
 use crate::ctx::{Auth, Ctx};

@@ -51,7 +51,7 @@ pub struct UserBar {
 }
 
 /// Every navigation entry, with the action that makes it visible.
-const NAV: [(&str, &str, &str, Action); 9] = [
+const NAV: [(&str, &str, &str, Action); 10] = [
     ("/", "Dashboard", "nav-dashboard", Action::DashboardView),
     ("/controls", "Controls", "nav-controls", Action::ControlsView),
     ("/org", "Organisation", "nav-org", Action::OrgView),
@@ -59,6 +59,7 @@ const NAV: [(&str, &str, &str, Action); 9] = [
     ("/users", "Users", "nav-users", Action::UsersView),
     ("/identity", "Identity", "nav-identity", Action::IdentityView),
     ("/reviews", "Reviews", "nav-reviews", Action::ReviewDecide),
+    ("/recordings", "Recordings", "nav-recordings", Action::RecordingsView),
     ("/audit", "Audit", "nav-audit", Action::AuditView),
     ("/ledger", "Ledger", "nav-ledger", Action::LedgerView),
 ];

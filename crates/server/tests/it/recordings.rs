@@ -213,6 +213,34 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
         .iter()
         .any(|e| e.action == "recordings.play" && e.detail["why"].as_str().unwrap_or("").contains("own team manager")));
 
+    // The pages: the own team manager gets the player after stating a reason; the
+    // security officer sees findings and the access log but no player.
+    let web = |t: &str, path: String| {
+        let req = s.client.get(format!("{}{path}", s.base)).bearer_auth(t.to_owned());
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = web(&tm, format!("/recordings/{}", rec.id)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"play-form\"") && html.contains("<mark class=\"pii\" title=\"CARD\">"), "{html:.3000}");
+    assert!(!html.contains(card) && !html.contains("<audio"));
+    let (_, html) = web(&tm, format!("/recordings/{}?reason=QA+call+review", rec.id)).await;
+    assert!(
+        html.contains(&format!("src=\"/api/v1/recordings/{}/media?reason=QA+call+review\"", rec.id)),
+        "{html:.3000}"
+    );
+    let so = s.tokens[&Role::SecurityOfficer].clone();
+    let (status, html) = web(&so, format!("/recordings/{}?reason=x", rec.id)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"player-denied\"") && !html.contains("<audio") && html.contains("complaint CX-9"));
+    let (status, html) = web(&tm, "/recordings".into()).await;
+    assert!(status == 200 && html.contains("CMS-0001") && html.contains("security code"), "{html:.2000}");
+    let (_, html) = web(&tm, "/recordings?pii=ssn".into()).await;
+    assert!(!html.contains("CMS-0001"), "filtered out");
+    assert_eq!(web(&tm_other, format!("/recordings/{}", rec.id)).await.0, 404);
+
     // The R2 controls: nothing overdue, no security code kept, every play with a reason.
     let r2 = r2_controls(&s).await;
     assert_eq!(r2[0].status, ControlStatus::Pass, "{:?}", r2[0]);
