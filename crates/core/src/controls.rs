@@ -54,6 +54,11 @@ pub struct RecordingFacts {
     pub plays_without_reason: Vec<String>,
     /// Refused attempts to open a recording's media in the last 7 days.
     pub denied_7d: u64,
+    /// Whether the vault's keyring file is private to the server's account (`None`:
+    /// no keyring yet), and whether the local blob directory is closed to other
+    /// accounts (`None`: not on local disk, or not created yet).
+    pub keyring_private: Option<bool>,
+    pub blobs_private: Option<bool>,
 }
 
 /// What the identity lifecycle checks read, gathered by the server (which knows the
@@ -138,6 +143,14 @@ pub fn registry() -> &'static [ControlDef] {
             description: "Every play or seek of a recording's media in the last 7 days, as recorded in the ledger, carries the reason its team manager or process head gave. Evidence also counts refused attempts.",
             owner: Role::SecurityOfficer,
             check: check_play_reasons,
+        },
+        ControlDef {
+            id: "CTL-R2-004",
+            risk: Risk::R2,
+            title: "Recordings readable only by their own managers",
+            description: "The rule (the recording's team manager and process head, with a reason) is enforced on every request; this checks that nothing around it opens recordings to more people: the vault's keyring of key-encryption keys is private to the server's account (mode 0600 or 0400), and the local blob directory is closed to other accounts.",
+            owner: Role::SecurityOfficer,
+            check: check_recording_storage,
         },
         ControlDef {
             id: "CTL-R3-001",
@@ -363,6 +376,18 @@ fn check_play_reasons(f: &Facts) -> (ControlStatus, Evidence) {
     let failing_ids = r.plays_without_reason.iter().take(MAX_EVIDENCE_IDS).map(|id| format!("event:{id}")).collect();
     let status = if failing == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
     (status, Evidence { summary, checked: r.plays_7d, failing, failing_ids })
+}
+
+fn check_recording_storage(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(r) = &f.recordings else { return not_measured("Recordings have not been measured yet.") };
+    let Some(keyring) = r.keyring_private else { return not_measured("The recording vault has not been used yet.") };
+    let checks = [("keyring", Some(keyring)), ("blobs", r.blobs_private)];
+    judge(
+        "vault storage checks",
+        "vault",
+        checks.iter().filter_map(|(what, ok)| ok.map(|ok| (*what, ok))),
+        "are open to other accounts",
+    )
 }
 
 fn not_measured(summary: &str) -> (ControlStatus, Evidence) {
@@ -721,5 +746,18 @@ mod tests {
             assert_eq!(got, want, "{facts:?}");
         }
         assert_eq!(check_recordings_overdue(&Facts::default()).0, NotMeasured);
+        let storage = |k: Option<bool>, b: Option<bool>| {
+            check_recording_storage(&with(RecordingFacts {
+                keyring_private: k,
+                blobs_private: b,
+                ..Default::default()
+            }))
+            .0
+        };
+        assert_eq!(storage(None, None), NotMeasured);
+        assert_eq!(storage(Some(true), Some(true)), Pass);
+        assert_eq!(storage(Some(true), None), Pass);
+        assert_eq!(storage(Some(false), Some(true)), Fail);
+        assert_eq!(storage(Some(true), Some(false)), Fail);
     }
 }

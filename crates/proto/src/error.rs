@@ -105,6 +105,7 @@ codes! {
     RecordingMediaExists = ("BPS-REC-0004", 409, "The recording already has media"),
     VaultUnavailable = ("BPS-REC-0005", 503, "Recording vault unavailable"),
     VaultIntegrity = ("BPS-REC-0006", 500, "A stored recording failed its integrity check"),
+    RecordingDownloadDisabled = ("BPS-REC-0007", 403, "Downloads are disabled for this process"),
     // Last resort; every occurrence is a bug to fix.
     Internal = ("BPS-GEN-0001", 500, "Internal error"),
 }

@@ -889,7 +889,9 @@ pub async fn evaluate_controls(st: &AppState, ctx: &Ctx) -> AppResult<Vec<Contro
         .await?,
     );
     facts.identity = Some(crate::identity::facts(st).await?);
-    facts.recordings = Some(st.store.recording_facts(st.clock.now()).await?);
+    let mut rf = st.store.recording_facts(st.clock.now()).await?;
+    (rf.keyring_private, rf.blobs_private) = crate::recordings::storage_privacy(&st.config);
+    facts.recordings = Some(rf);
     let results = controls::evaluate_all(&facts, st.clock.now());
     st.store.insert_control_results(&results, EventId::new_v7(new_ms(st)).0.as_u128()).await?;
     let failing: Vec<&str> =

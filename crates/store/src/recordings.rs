@@ -404,6 +404,9 @@ impl Store {
             plays_7d: plays.len() as u64,
             plays_without_reason,
             denied_7d: u64::try_from(i(&denied, "n")?).unwrap_or(0),
+            // The server looks at the files; the database cannot.
+            keyring_private: None,
+            blobs_private: None,
         })
     }
 }

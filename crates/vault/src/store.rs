@@ -119,7 +119,15 @@ impl Vault {
     /// [`VaultError::Url`] for an unknown scheme, or the backend's error.
     pub fn open_url(url: &str, data_dir: &std::path::Path, keys: Keyring) -> Result<Self, VaultError> {
         let local = |dir: std::path::PathBuf| -> Result<Self, VaultError> {
-            std::fs::create_dir_all(&dir)?;
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir)?;
+                // Ciphertext only, but still nobody else's business: owner-only.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+            }
             let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)?;
             Ok(Self::new(Arc::new(fs), "", keys.clone(), &format!("file://{}", dir.display())))
         };

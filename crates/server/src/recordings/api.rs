@@ -156,6 +156,16 @@ pub struct PlayQuery {
     pub reason: Option<String>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MediaQuery {
+    /// Why you need this recording (required; recorded in the ledger).
+    pub reason: Option<String>,
+    /// `true` to download the file (`Content-Disposition: attachment`) where the
+    /// process's retention policy allows downloads; otherwise it streams.
+    pub download: Option<bool>,
+}
+
 /// One byte range of a `Range` header: `bytes=a-b`, `bytes=a-` or `bytes=-n`.
 fn parse_range(h: &str, len: u64) -> Option<std::ops::Range<u64>> {
     let spec = h.trim().strip_prefix("bytes=")?;
@@ -179,14 +189,14 @@ fn parse_range(h: &str, len: u64) -> Option<std::ops::Range<u64>> {
 /// `reason`. Honors one `Range` (206 with `Content-Range`), so players can seek: only
 /// the segments holding the range are read and decrypted. Every request, and every
 /// refusal, is in the ledger with the reason.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/media", params(("id" = RecordingId, Path), PlayQuery),
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/media", params(("id" = RecordingId, Path), MediaQuery),
     responses((status = 200, description = "the media"), (status = 206, description = "the requested range"),
         (status = 403, body = ApiError), (status = 416, body = ApiError), (status = 422, body = ApiError)))]
 async fn get_media(
     State(st): State<AppState>,
     Authed(ctx, a): Authed,
     ApiPath(id): ApiPath<RecordingId>,
-    ApiQuery(q): ApiQuery<PlayQuery>,
+    ApiQuery(q): ApiQuery<MediaQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let row = match visible(&st, &a, id).await {
@@ -200,8 +210,24 @@ async fn get_media(
     };
     let rec = &row.recording;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let what = if range_header.is_some() { "seek" } else { "play" };
+    let download = q.download.unwrap_or(false);
+    let what = if download {
+        "download"
+    } else if range_header.is_some() {
+        "seek"
+    } else {
+        "play"
+    };
     let reason = check_media_access(&st, &ctx, &a, rec, what, q.reason.as_deref()).await?;
+    if download && !super::policy_for(&st, rec.process_id).await?.allow_download {
+        let detail =
+            json!({ "why": "downloads are disabled for this process", "reason": reason, "call_id": rec.call_id });
+        st.audit(&ctx, "recordings.download", &format!("recording:{id}"), Outcome::Denied, detail).await?;
+        return Err(AppError::new(
+            ErrorCode::RecordingDownloadDisabled,
+            "this process's policy allows streaming only; ask the security officer to allow downloads",
+        ));
+    }
     let Some(object) = row.media_object.as_deref().and_then(|o| bposhield_vault::ObjectId::parse(o).ok()) else {
         return Err(AppError::new(ErrorCode::RecordingNoMedia, "the recording has no media (not uploaded, or purged)"));
     };
@@ -261,6 +287,16 @@ async fn get_media(
     if range_header.is_some() {
         if let Ok(v) = format!("bytes {}-{}/{len}", range.start, range.end - 1).parse() {
             h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    if download {
+        let name: String = rec
+            .call_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
+        if let Ok(v) = format!("attachment; filename=\"{name}\"").parse() {
+            h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
     Ok(resp)

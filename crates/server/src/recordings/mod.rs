@@ -53,6 +53,37 @@ impl AppState {
     }
 }
 
+/// Whether the keyring file and the local blob directory are closed to other OS
+/// accounts (`None` where there is nothing to check yet, or the blobs are not local).
+#[must_use]
+pub fn storage_privacy(cfg: &crate::Config) -> (Option<bool>, Option<bool>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o777);
+        let keyring = mode(&cfg.vault_keys_path()).map(|m| m & 0o077 == 0);
+        let url = &cfg.vault.blob_url;
+        let dir = if url.is_empty() || url == "file:" {
+            Some(cfg.data_dir.join("blobs"))
+        } else {
+            url.strip_prefix("file://").map(std::path::PathBuf::from)
+        };
+        // Other accounts must not list or read the directory; the data directory
+        // above it (0700) normally closes it already, which counts too.
+        let blobs = dir.and_then(|d| {
+            let own = mode(&d)?;
+            let parent = d.parent().and_then(mode).unwrap_or(0o777);
+            Some(own & 0o007 == 0 || parent & 0o007 == 0)
+        });
+        (keyring, blobs)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = cfg;
+        (None, None)
+    }
+}
+
 /// A vault error as the caller sees it: integrity failures are named, storage
 /// failures are 503, details go to the log.
 pub(crate) fn vault_error(e: &VaultError) -> AppError {

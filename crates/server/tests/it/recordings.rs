@@ -156,6 +156,10 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     assert!(r.bytes().await.unwrap() == media[a as usize..b as usize], "range differs");
     let r = play(&tm, "?reason=x").header("range", "bytes=99999999-").send().await.unwrap();
     assert_eq!(r.status(), 416);
+    // Downloads only where the process's policy allows them (not by default).
+    let r = play(&tm, "?reason=evidence&download=true").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("BPS-REC-0007"));
     // No reason: refused.
     let r = play(&tm, "").send().await.unwrap();
     assert_eq!(r.status(), 422);
@@ -247,6 +251,18 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     assert_eq!(r2[1].status, ControlStatus::Pass, "{:?}", r2[1]);
     assert_eq!(r2[2].status, ControlStatus::Pass, "{:?}", r2[2]);
     assert!(r2[2].evidence.summary.contains("refused attempts"), "{:?}", r2[2]);
+    // The keyring is private; opened to others, the storage control fails.
+    assert_eq!(r2[3].status, ControlStatus::Pass, "{:?}", r2[3]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let keys = s.state.config.vault_keys_path();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let r = r2_controls(&s).await;
+        assert_eq!(r[3].status, ControlStatus::Fail, "{:?}", r[3]);
+        assert_eq!(r[3].evidence.failing_ids, vec!["vault:keyring".to_owned()]);
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 
     retention(&s, &rec, &tm).await;
     s.stop().await;
@@ -256,7 +272,7 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
 async fn r2_controls(s: &TestServer) -> Vec<ControlResult> {
     let ctx = bposhield_server::ctx::Ctx::system("test");
     let all = services::evaluate_controls(&s.state, &ctx).await.unwrap();
-    ["CTL-R2-001", "CTL-R2-002", "CTL-R2-003"]
+    ["CTL-R2-001", "CTL-R2-002", "CTL-R2-003", "CTL-R2-004"]
         .iter()
         .map(|id| all.iter().find(|c| c.control_id == *id).unwrap().clone())
         .collect()
@@ -338,6 +354,9 @@ async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
     };
     let r = as_(&so, Method::PUT, &policy_path).json(&policy("after_review", 30)).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let mut allow = policy("after_review", 30);
+    allow["allow_download"] = json!(true);
+    assert_eq!(as_(&so, Method::PUT, &policy_path).json(&allow).send().await.unwrap().status(), 200);
     let r = as_(&so, Method::PUT, &policy_path).json(&policy("forever", 0)).send().await.unwrap();
     assert_eq!(r.status(), 422);
     let r = as_(&aud, Method::PUT, &policy_path).json(&policy("keep_days", 10)).send().await.unwrap();
@@ -347,6 +366,21 @@ async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
     let fresh: Recording =
         as_(&it, Method::POST, "/api/v1/recordings").json(&body).send().await.unwrap().json().await.unwrap();
     assert_eq!(fresh.purge_due_at, None);
+    // This process now allows downloads: an attachment, recorded as a download.
+    let media = format!("/api/v1/recordings/{}/media", fresh.id);
+    let r =
+        as_(&it, Method::PUT, &media).header("content-type", "audio/ogg").body(vec![3u8; 70_000]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .client
+        .get(format!("{}{media}?reason=legal%20request&download=true", s.base))
+        .bearer_auth(tm.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"CMS-0100\"");
+    assert_eq!(r.bytes().await.unwrap().len(), 70_000);
     s.clock.advance(30 * 86_400);
     assert_eq!(purge().await.unwrap(), 0);
     let review = format!("/api/v1/recordings/{}/review", fresh.id);
