@@ -15,11 +15,13 @@ use axum::extract::State;
 use axum::response::Response;
 use bposhield_core::authz::visibility;
 use bposhield_core::{authorize_media, Action};
-use bposhield_proto::{Recording, RecordingId};
+use bposhield_proto::{ProcessId, Recording, RecordingId, RetentionPolicy};
 
 pub fn routes(r: Routes) -> Routes {
     use Access::Signed;
     r.get("/recordings", Signed(Action::RecordingsView), list)
+        .get("/recordings/policies", Signed(Action::RecordingsView), policies)
+        .post("/recordings/policies/{id}", Signed(Action::RecordingsAdmin), set_policy)
         .get("/recordings/{id}", Signed(Action::RecordingsView), detail)
         .post("/recordings/{id}/review", Signed(Action::RecordingsPlay), review)
         .post("/recordings/{id}/hold", Signed(Action::RecordingsHold), hold)
@@ -281,4 +283,69 @@ async fn release(
     let row = visible(&st, &a, id).await?;
     set_hold(&st, &ctx, &row.recording, f.get("reason"), false).await?;
     Ok(see_other(&format!("/recordings/{id}")))
+}
+
+struct PolicyRow {
+    id: String,
+    process: String,
+    p: RetentionPolicy,
+    editable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "recording_policies.html")]
+struct PoliciesPage {
+    l: Layout,
+    rows: Vec<PolicyRow>,
+}
+
+/// `GET /recordings/policies`: every process unit in scope with its retention policy.
+async fn policies(State(st): State<AppState>, Authed(ctx, a): Authed) -> AppResult<Response> {
+    let mut rows = Vec::new();
+    for p in st.store.processes(None).await? {
+        let res = bposhield_core::Resource::Org { site: p.site_id, process: Some(p.id), team: None };
+        if !bposhield_core::authorize(&a.actor, Action::RecordingsView, res).is_allow() {
+            continue;
+        }
+        rows.push(PolicyRow {
+            id: p.id.to_string(),
+            process: format!("{} · {}", p.code, p.name),
+            p: super::policy_for(&st, p.id).await?,
+            editable: bposhield_core::authorize(&a.actor, Action::RecordingsAdmin, res).is_allow(),
+        });
+    }
+    page(&PoliciesPage { l: Layout::new(&ctx, "Recording retention"), rows })
+}
+
+/// `POST /recordings/policies/{id}`: sets one process unit's policy.
+async fn set_policy(
+    State(st): State<AppState>,
+    Authed(ctx, a): Authed,
+    ApiPath(id): ApiPath<ProcessId>,
+    f: FormData,
+) -> AppResult<Response> {
+    let p = match st.store.process(id).await {
+        Ok(p) => p,
+        Err(bposhield_store::StoreError::NotFound) => return Err(crate::AppError::not_found("process unit")),
+        Err(e) => return Err(e.into()),
+    };
+    let res = bposhield_core::Resource::Org { site: p.site_id, process: Some(p.id), team: None };
+    if !bposhield_core::authorize(&a.actor, Action::RecordingsAdmin, res).is_allow() {
+        return Err(crate::AppError::not_found("process unit"));
+    }
+    let num = |k: &str| {
+        f.get(k)
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| crate::AppError::field(bposhield_proto::ErrorCode::InvalidField, k, "a whole number"))
+    };
+    let policy = RetentionPolicy {
+        mode: f.get("mode").trim().to_owned(),
+        keep_days: num("keep_days")?,
+        purge_hours_after_review: num("purge_hours_after_review")?,
+        security_code_hours: num("security_code_hours")?,
+        allow_download: f.get("allow_download") == "on",
+    };
+    super::put_policy(&st, &ctx, id, &policy).await?;
+    Ok(see_other("/recordings/policies"))
 }

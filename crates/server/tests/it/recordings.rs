@@ -354,6 +354,27 @@ async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
     };
     let r = as_(&so, Method::PUT, &policy_path).json(&policy("after_review", 30)).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // The same through the page: read-only for the auditor, a form for security.
+    let page = |t: &str| {
+        let req = s.client.get(format!("{}/recordings/policies", s.base)).bearer_auth(t.to_owned());
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(&so).await.contains(&format!("id=\"pf-{}\"", s.process.id)));
+    let html = page(&aud).await;
+    assert!(html.contains(&format!("id=\"policy-{}\"", s.process.id)) && !html.contains("id=\"pf-"), "{html:.2000}");
+    let form =
+        [("mode", "keep_days"), ("keep_days", "45"), ("purge_hours_after_review", "2"), ("security_code_hours", "12")];
+    let r = s
+        .client
+        .post(format!("{}/recordings/policies/{}", s.base, s.process.id))
+        .bearer_auth(&so)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let p: RetentionPolicy = as_(&so, Method::GET, &policy_path).send().await.unwrap().json().await.unwrap();
+    assert_eq!((p.mode.as_str(), p.keep_days, p.security_code_hours, p.allow_download), ("keep_days", 45, 12, false));
     let mut allow = policy("after_review", 30);
     allow["allow_download"] = json!(true);
     assert_eq!(as_(&so, Method::PUT, &policy_path).json(&allow).send().await.unwrap().status(), 200);
