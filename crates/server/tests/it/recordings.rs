@@ -9,7 +9,7 @@ use bposhield_server::services;
 use reqwest::Method;
 use serde_json::json;
 
-crate::both_dbs!(recordings_are_encrypted_redacted_and_played_only_by_their_managers);
+crate::both_dbs!(recordings_are_encrypted_redacted_and_played_only_by_their_managers, recordings_on_s3_storage);
 
 /// A bearer token for a new user holding `role` at `scope`.
 async fn token(s: &TestServer, name: &str, role: Role, scope: Scope) -> String {
@@ -428,4 +428,132 @@ async fn retention(s: &TestServer, rec: &Recording, tm: &str) {
     assert!(report.overdue.is_empty() && report.on_hold.is_empty(), "{report:?}");
     let r = as_(&tm_global, Method::GET, "/api/v1/recordings/retention-report").send().await.unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// moto's S3 server on loopback for this test binary (`scripts/s3-server.sh` installs
+/// it; `BPOSHIELD_S3_SERVER` names it), with the `AWS_*` settings the vault reads.
+fn s3_endpoint() -> Option<&'static str> {
+    static S3: std::sync::OnceLock<Option<(String, std::process::Child)>> = std::sync::OnceLock::new();
+    S3.get_or_init(|| {
+        let Some(bin) = std::env::var_os("BPOSHIELD_S3_SERVER") else {
+            assert!(
+                std::env::var_os("BPOSHIELD_TEST_REQUIRE_TOOLS").is_none(),
+                "BPOSHIELD_S3_SERVER is not set (scripts/s3-server.sh installs the S3 test server)"
+            );
+            eprintln!("recordings on S3 skipped: BPOSHIELD_S3_SERVER not set");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // Stopped when this process's end of the shell's stdin closes.
+        let child = std::process::Command::new("sh")
+            .args(["-c", "\"$0\" -H 127.0.0.1 -p \"$1\" >/dev/null 2>&1 & p=$!; read _; kill $p"])
+            .arg(bin)
+            .arg(port.to_string())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t.elapsed() < std::time::Duration::from_secs(30), "S3 test server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+        ] {
+            std::env::set_var(k, v);
+        }
+        Some((endpoint, child))
+    })
+    .as_ref()
+    .map(|(e, _)| e.as_str())
+}
+
+/// A plain S3 request to moto (it checks no signature); the whole reply.
+fn s3(endpoint: &str, method: &str, target: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let hostport = endpoint.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(hostport).unwrap();
+    write!(c, "{method} {target} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    c.read_to_end(&mut reply).unwrap();
+    reply
+}
+
+fn s3_text(endpoint: &str, method: &str, target: &str) -> String {
+    String::from_utf8_lossy(&s3(endpoint, method, target)).into_owned()
+}
+
+/// The same flow with the blobs in S3: stored encrypted in the bucket, played with
+/// seeking by the own team manager, purged from the bucket on schedule.
+async fn recordings_on_s3_storage(db: Db) {
+    let Some(endpoint) = s3_endpoint() else { return };
+    let bucket = format!("rec-{}", if db == Db::Sqlite { "sqlite" } else { "postgres" });
+    assert!(s3_text(endpoint, "PUT", &format!("/{bucket}")).starts_with("HTTP/1.1 200"));
+    let url = format!("s3://{bucket}/vault");
+    let Some(s) = TestServer::start_with(db, "recordings-s3", |c| c.vault.blob_url = url.clone()).await else { return };
+    let body = json!({ "call_id": "S3-1", "agent": "E1", "process_id": s.process.id, "team_id": s.team.id,
+        "started_at": s.state.clock.now() - 60, "duration_seconds": 30, "channel": "voice", "customer_ref": "C-1",
+        "transcript": "my ssn is 123-45-6789 and card 4111 1111 1111 1111" });
+    let r = s.req(Role::ItAdmin, Method::POST, "/api/v1/recordings").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let rec: Recording = r.json().await.unwrap();
+    let media = media_bytes();
+    let path = format!("/api/v1/recordings/{}/media", rec.id);
+    let r = s
+        .req(Role::ItAdmin, Method::PUT, &path)
+        .header("content-type", "audio/wav")
+        .body(media.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // In the bucket: a body and a header per object (media, original text), and no
+    // plaintext in any of them.
+    let listing = s3_text(endpoint, "GET", &format!("/{bucket}?list-type=2"));
+    let keys: Vec<&str> = listing.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).collect();
+    assert_eq!(keys.len(), 4, "{listing}");
+    // Read back with credentials, as any holder of the bucket's keys could.
+    let raw = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    for k in &keys {
+        use object_store::ObjectStore;
+        let obj = raw.get(&object_store::path::Path::from(*k)).await.unwrap().bytes().await.unwrap();
+        assert!(!obj.is_empty(), "s3://{bucket}/{k} is empty");
+        for needle in
+            [&media[..36], &media[2_000_000..2_000_032], b"123-45-6789".as_slice(), b"4111 1111 1111 1111".as_slice()]
+        {
+            assert!(!obj.windows(needle.len()).any(|w| w == needle), "plaintext in s3://{bucket}/{k}");
+        }
+    }
+    // Played with seeking by the own team manager.
+    let tm = token(&s, "tm.s3", Role::TeamManager, Scope::Team(s.team.id)).await;
+    let r = s
+        .client
+        .get(format!("{}{path}?reason=qa", s.base))
+        .bearer_auth(&tm)
+        .header("range", "bytes=1000000-1099999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap() == media[1_000_000..1_100_000]);
+    // Purged on schedule: nothing left in the bucket.
+    s.clock.advance(91 * 86_400);
+    assert_eq!(bposhield_server::jobs::purge_recordings_once(&s.state, 1).await.unwrap(), 1);
+    let listing = s3_text(endpoint, "GET", &format!("/{bucket}?list-type=2"));
+    assert!(!listing.contains("<Key>"), "{listing}");
+    s.stop().await;
 }
