@@ -25,6 +25,10 @@ pub enum VaultCommand {
         #[arg(long)]
         retire: bool,
     },
+    /// Re-wrap every object's data key under the keyring's current (last) key: after a
+    /// new key was added to a keyring given as a secret (`vault.keys`), or to finish an
+    /// interrupted rotation.
+    Rewrap,
 }
 
 pub async fn run(state: AppState, cmd: VaultCommand) -> anyhow::Result<()> {
@@ -53,7 +57,18 @@ pub async fn run(state: AppState, cmd: VaultCommand) -> anyhow::Result<()> {
             }
             println!("consistent");
         }
+        VaultCommand::Rewrap => {
+            let vault = cfg.open_vault().context("cannot open the vault")?;
+            let current = vault.keys().current().id().to_owned();
+            rewrap(&state, &ctx, &vault, &current).await?;
+        }
         VaultCommand::RotateKek { retire } => {
+            if !cfg.vault.keys.is_empty() {
+                anyhow::bail!(
+                    "the keyring comes from a secret (vault.keys), which this command cannot change: add a line \
+                     `bposhield-vault-kek-v1 ID <64 hex digits>` at its end, restart, then run `bposhield vault rewrap`"
+                );
+            }
             let path = cfg.vault_keys_path();
             // Creates the keyring first if the vault was never used.
             cfg.open_vault().context("cannot open the vault")?;
@@ -71,23 +86,7 @@ pub async fn run(state: AppState, cmd: VaultCommand) -> anyhow::Result<()> {
                 .await?;
             println!("added key-encryption key {new}; re-wrapping data keys...");
             let vault = cfg.open_vault()?;
-            let r = vault.rewrap().await?;
-            state
-                .audit(
-                    &ctx,
-                    "vault.rewrapped",
-                    &format!("vault-kek:{new}"),
-                    if r.failed.is_empty() { Outcome::Success } else { Outcome::Failure },
-                    json!({ "rewrapped": r.rewrapped, "already_current": r.current, "failed": r.failed.len() }),
-                )
-                .await?;
-            println!("re-wrapped {} objects ({} were already under {new})", r.rewrapped, r.current);
-            for (id, why) in &r.failed {
-                println!("not re-wrapped: {id}: {why}");
-            }
-            if !r.failed.is_empty() {
-                anyhow::bail!("{} objects not re-wrapped; the old keys stay in the keyring", r.failed.len());
-            }
+            rewrap(&state, &ctx, &vault, &new).await?;
             if retire {
                 let gone = Keyring::retire_old_in_file(&path)?;
                 state
@@ -102,6 +101,28 @@ pub async fn run(state: AppState, cmd: VaultCommand) -> anyhow::Result<()> {
                 println!("retired {}", if gone.is_empty() { "nothing".to_owned() } else { gone.join(", ") });
             }
         }
+    }
+    Ok(())
+}
+
+/// Re-wraps every header under the current key, audited; fails if any was not.
+async fn rewrap(state: &AppState, ctx: &Ctx, vault: &bposhield_vault::Vault, current: &str) -> anyhow::Result<()> {
+    let r = vault.rewrap().await?;
+    state
+        .audit(
+            ctx,
+            "vault.rewrapped",
+            &format!("vault-kek:{current}"),
+            if r.failed.is_empty() { Outcome::Success } else { Outcome::Failure },
+            json!({ "rewrapped": r.rewrapped, "already_current": r.current, "failed": r.failed.len() }),
+        )
+        .await?;
+    println!("re-wrapped {} objects ({} were already under {current})", r.rewrapped, r.current);
+    for (id, why) in &r.failed {
+        println!("not re-wrapped: {id}: {why}");
+    }
+    if !r.failed.is_empty() {
+        anyhow::bail!("{} objects not re-wrapped; keep the old keys in the keyring", r.failed.len());
     }
     Ok(())
 }

@@ -479,6 +479,21 @@ fn vault_kek_rotation_and_check() {
         assert!(all.contains(action), "{action} not in the ledger");
     }
 
+    // A keyring given as a secret file (BPOSHIELD_VAULT_KEYS_FILE): rotate-kek cannot
+    // change it and says how; after a line is added to the secret, `rewrap` moves
+    // every object to it.
+    let secret = dir.join("keys.secret");
+    let mut keyring = std::fs::read_to_string(dir.join("vault.keys")).unwrap();
+    keyring.push_str(&format!("bposhield-vault-kek-v1 kek-sec {}\n", "5a".repeat(32)));
+    std::fs::write(&secret, keyring).unwrap();
+    let with_secret = |args: &[&str]| {
+        bin().arg("--data-dir").arg(&dir).args(args).env("BPOSHIELD_VAULT_KEYS_FILE", &secret).output().unwrap()
+    };
+    let o = with_secret(&["vault", "rotate-kek"]);
+    assert!(!o.status.success() && text(&o).contains("vault rewrap"), "{}", text(&o));
+    let o = with_secret(&["vault", "rewrap"]);
+    assert!(o.status.success() && text(&o).contains("re-wrapped 2 objects"), "{}", text(&o));
+
     // An orphan body (an upload cut short before its header) makes check fail.
     std::fs::write(dir.join("blobs/b").join("00".repeat(16)), b"junk").unwrap();
     let o = run(&dir, &["vault", "check"], None);

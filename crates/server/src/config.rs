@@ -38,7 +38,7 @@ pub struct Config {
 }
 
 /// The recording vault: where encrypted recordings live and the keys that wrap them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultConfig {
     /// Blob store: empty for `<data_dir>/blobs`, `file:///dir`, or `s3://bucket/prefix`
@@ -47,6 +47,9 @@ pub struct VaultConfig {
     /// The keyring file of key-encryption keys; empty means `<data_dir>/vault.keys`,
     /// created (mode 0600) when first needed. A file group or others can read is refused.
     pub keys_path: String,
+    /// The keyring itself, usually from a secret file (`BPOSHIELD_VAULT_KEYS_FILE` or
+    /// `keys_file`): used instead of `keys_path`, read-only. Secret.
+    pub keys: String,
     /// Plaintext bytes per encrypted segment, in KiB (64..=1024): what a seek decrypts.
     pub segment_kib: u32,
     /// How often recordings due under their retention policy are purged (one replica).
@@ -55,7 +58,25 @@ pub struct VaultConfig {
 
 impl Default for VaultConfig {
     fn default() -> Self {
-        Self { blob_url: String::new(), keys_path: String::new(), segment_kib: 256, purge_every_seconds: 300 }
+        Self {
+            blob_url: String::new(),
+            keys_path: String::new(),
+            keys: String::new(),
+            segment_kib: 256,
+            purge_every_seconds: 300,
+        }
+    }
+}
+
+impl std::fmt::Debug for VaultConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultConfig")
+            .field("blob_url", &self.blob_url)
+            .field("keys_path", &self.keys_path)
+            .field("keys", &if self.keys.is_empty() { "" } else { "***" })
+            .field("segment_kib", &self.segment_kib)
+            .field("purge_every_seconds", &self.purge_every_seconds)
+            .finish()
     }
 }
 
@@ -261,7 +282,7 @@ pub enum ConfigError {
 }
 
 /// Keys whose value may be read from a file (`<key>_file`).
-const SECRET_KEYS: &[&str] = &["database_url"];
+const SECRET_KEYS: &[&str] = &["database_url", "vault.keys"];
 
 impl Config {
     /// Parses a TOML document (the file layer) over the defaults.
@@ -270,15 +291,27 @@ impl Config {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::File { path: origin.into(), message: e.message().to_owned() })?;
         for key in SECRET_KEYS {
+            // `a.b` is key `b` of section `[a]`, whose file form is `b_file` there.
+            let (section, key) = match key.split_once('.') {
+                Some((s, k)) => (Some(s), k),
+                None => (None, *key),
+            };
+            let table = match section {
+                None => &mut value,
+                Some(s) => match value.get_mut(s) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => continue,
+                },
+            };
             let file_key = format!("{key}_file");
-            if let Some(v) = value.remove(&file_key) {
+            if let Some(v) = table.remove(&file_key) {
                 let path = v.as_str().ok_or_else(|| ConfigError::File {
                     path: origin.into(),
                     message: format!("`{file_key}` must be a path string"),
                 })?;
                 let secret = read_secret(Path::new(path))
                     .map_err(|m| ConfigError::File { path: origin.into(), message: format!("`{file_key}`: {m}") })?;
-                value.insert((*key).to_owned(), toml::Value::String(secret));
+                table.insert(key.to_owned(), toml::Value::String(secret));
             }
         }
         let cfg: Config = toml::Value::Table(value)
@@ -430,7 +463,12 @@ impl Config {
     /// # Errors
     /// The keyring or the blob store cannot be used.
     pub fn open_vault(&self) -> Result<bposhield_vault::Vault, bposhield_vault::VaultError> {
-        let keys = bposhield_vault::Keyring::load_or_create(&self.vault_keys_path())?;
+        let keys = if self.vault.keys.is_empty() {
+            bposhield_vault::Keyring::load_or_create(&self.vault_keys_path())?
+        } else {
+            bposhield_vault::Keyring::parse(&self.vault.keys)
+                .map_err(|e| bposhield_vault::VaultError::Keyring(format!("vault.keys (from a secret): {e}")))?
+        };
         bposhield_vault::Vault::open_url(&self.vault.blob_url, &self.data_dir, keys)?
             .with_segment(self.vault.segment_kib * 1024)
     }
@@ -585,6 +623,18 @@ mod tests {
         assert!(err.to_string().contains("only secrets"));
         let c = Config::from_toml(&format!("database_url_file = {:?}\n", f.to_str().unwrap()), "t").unwrap();
         assert!(c.database_url.contains("s3cret"));
+        // The vault's keyring from a secret file, by environment or in its section.
+        let k = dir.join("keys");
+        let line = format!("bposhield-vault-kek-v1 kek-9 {}\n", "ab".repeat(32));
+        std::fs::write(&k, &line).unwrap();
+        let c = Config::default().with_env(&env(&[("BPOSHIELD_VAULT_KEYS_FILE", k.to_str().unwrap())])).unwrap();
+        assert_eq!(c.vault.keys, line.trim_end());
+        assert!(!format!("{c:?}").contains("abab"), "keyring in Debug output");
+        let c = Config::from_toml(&format!("[vault]\nkeys_file = {:?}\n", k.to_str().unwrap()), "t").unwrap();
+        assert_eq!(c.vault.keys, line.trim_end());
+        let c = Config { data_dir: dir.clone(), vault: c.vault, ..Config::default() };
+        assert_eq!(c.open_vault().unwrap().keys().ids(), ["kek-9"]);
+        assert!(!dir.join("vault.keys").exists(), "a keyring file was created beside the secret");
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub fn storage_privacy(cfg: &crate::Config) -> (Option<bool>, Option<bool>) {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o777);
-        let keyring = mode(&cfg.vault_keys_path()).map(|m| m & 0o077 == 0);
+        // A keyring given as a secret (`vault.keys`) has no file of ours to check.
+        let keyring =
+            if cfg.vault.keys.is_empty() { mode(&cfg.vault_keys_path()).map(|m| m & 0o077 == 0) } else { None };
         let url = &cfg.vault.blob_url;
         let dir = if url.is_empty() || url == "file:" {
             Some(cfg.data_dir.join("blobs"))
