@@ -63,28 +63,44 @@ struct ListPage {
     rows: Vec<Row>,
     pii: String,
     state: String,
+    team: String,
+    agent: String,
+    from: String,
+    to: String,
+    held: bool,
     shown: usize,
     total: usize,
 }
 
-/// `GET /recordings?pii=&state=`: the newest 500 recordings in the caller's scope,
-/// filtered by PII type and retention state.
+/// `GET /recordings?pii=&state=&team=&agent=&from=&to=&held=`: the newest 500
+/// recordings in the caller's scope, filtered by PII type, retention state, process or
+/// team (any part of `CODE / team`), agent, call date and legal hold.
 async fn list(State(st): State<AppState>, Authed(ctx, a): Authed, q: QueryData) -> AppResult<Response> {
     let vis = visibility(&a.actor, Action::RecordingsView);
     let all = st.store.recordings(&vis, 500, 0).await?;
     let names = OrgNames::load(&st).await?;
     let now = st.clock.now();
     let (pii, state) = (q.get("pii").trim().to_uppercase(), q.get("state").trim().to_owned());
+    let (team, agent) = (q.get("team").trim().to_owned(), q.get("agent").trim().to_owned());
+    let (from, to) = (q.get("from").trim().to_owned(), q.get("to").trim().to_owned());
+    let held = q.get("held") == "on";
+    let from_t = bposhield_core::clock::date_start(&from);
+    let to_t = bposhield_core::clock::date_start(&to).map(|t| t + 86_400);
+    let label = |r: &Recording| r.team_id.map_or_else(|| names.process(r.process_id), |t| names.team(t));
     let rows: Vec<Row> = all
         .iter()
         .filter(|r| pii.is_empty() || r.pii_types.contains(&pii))
         .filter(|r| state.is_empty() || state_of(r, now).0 == state)
+        .filter(|r| team.is_empty() || label(r).to_lowercase().contains(&team.to_lowercase()))
+        .filter(|r| agent.is_empty() || r.agent.eq_ignore_ascii_case(&agent))
+        .filter(|r| from_t.is_none_or(|t| r.started_at >= t) && to_t.is_none_or(|t| r.started_at < t))
+        .filter(|r| !held || r.hold.is_some())
         .map(|r| {
             let (state, state_class) = state_of(r, now);
             Row {
                 id: r.id.to_string(),
                 call_id: r.call_id.clone(),
-                team: r.team_id.map_or_else(|| names.process(r.process_id), |t| names.team(t)),
+                team: label(r),
                 agent: r.agent.clone(),
                 started: time(r.started_at),
                 duration: format!("{}:{:02}", r.duration_seconds / 60, r.duration_seconds % 60),
@@ -95,7 +111,19 @@ async fn list(State(st): State<AppState>, Authed(ctx, a): Authed, q: QueryData) 
             }
         })
         .collect();
-    page(&ListPage { l: Layout::new(&ctx, "Recordings"), shown: rows.len(), total: all.len(), rows, pii, state })
+    page(&ListPage {
+        l: Layout::new(&ctx, "Recordings"),
+        shown: rows.len(),
+        total: all.len(),
+        rows,
+        pii,
+        state,
+        team,
+        agent,
+        from,
+        to,
+        held,
+    })
 }
 
 /// A piece of the redacted transcript: plain, or a finding's masked bytes.

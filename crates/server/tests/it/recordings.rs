@@ -243,6 +243,13 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     assert!(status == 200 && html.contains("CMS-0001") && html.contains("security code"), "{html:.2000}");
     let (_, html) = web(&tm, "/recordings?pii=ssn".into()).await;
     assert!(!html.contains("CMS-0001"), "filtered out");
+    let agent = &s.person.employee_id;
+    let (_, html) = web(&tm, format!("/recordings?agent={agent}&team={}", s.team.name)).await;
+    assert!(html.contains("CMS-0001"), "{html:.2000}");
+    let (_, html) = web(&tm, "/recordings?from=2000-01-01&to=2000-01-02".into()).await;
+    assert!(!html.contains("CMS-0001") && html.contains("matches the filter"));
+    let (_, html) = web(&tm, "/recordings?held=on".into()).await;
+    assert!(!html.contains("CMS-0001"));
     assert_eq!(web(&tm_other, format!("/recordings/{}", rec.id)).await.0, 404);
 
     // The R2 controls: nothing overdue, no security code kept, every play with a reason.
