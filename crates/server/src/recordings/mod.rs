@@ -474,8 +474,14 @@ pub async fn put_policy(st: &AppState, ctx: &Ctx, process: ProcessId, p: &Retent
     .await
 }
 
-/// Marks a recording's review complete: under "purge after review" it falls due.
-pub async fn mark_reviewed(st: &AppState, ctx: &Ctx, rec: &Recording) -> AppResult<Option<i64>> {
+/// Marks a recording's review complete (its own team manager or process head only;
+/// a refusal is recorded): under "purge after review" it falls due.
+pub async fn mark_reviewed(st: &AppState, ctx: &Ctx, auth: &Auth, rec: &Recording) -> AppResult<Option<i64>> {
+    if let Decision::Deny(why) = authorize_media(&auth.actor, rec.process_id, rec.team_id) {
+        let object = format!("recording:{}", rec.id);
+        st.audit(ctx, "recordings.reviewed", &object, Outcome::Denied, json!({ "why": why })).await?;
+        return Err(AppError::new(ErrorCode::Forbidden, format!("not allowed: {why}")));
+    }
     let now = st.clock.now();
     let policy = policy_for(st, rec.process_id).await?;
     let due = due_at(&policy, rec.started_at, rec.created_at, rec.security_code, Some(now));

@@ -280,36 +280,29 @@ async fn review(
     ApiPath(id): ApiPath<RecordingId>,
 ) -> AppResult<Response> {
     let row = visible(&st, &a, id).await?;
-    if let bposhield_core::Decision::Deny(why) =
-        authorize_media(&a.actor, row.recording.process_id, row.recording.team_id)
-    {
-        return Err(crate::AppError::new(bposhield_proto::ErrorCode::Forbidden, format!("not allowed: {why}")));
-    }
-    mark_reviewed(&st, &ctx, &row.recording).await?;
+    mark_reviewed(&st, &ctx, &a, &row.recording).await?;
     Ok(see_other(&format!("/recordings/{id}")))
 }
 
 /// `POST /recordings/{id}/hold` with `reason`.
-async fn hold(
-    State(st): State<AppState>,
-    Authed(ctx, a): Authed,
-    ApiPath(id): ApiPath<RecordingId>,
-    f: FormData,
-) -> AppResult<Response> {
-    let row = visible(&st, &a, id).await?;
-    set_hold(&st, &ctx, &row.recording, f.get("reason"), true).await?;
-    Ok(see_other(&format!("/recordings/{id}")))
+async fn hold(st: State<AppState>, authed: Authed, id: ApiPath<RecordingId>, f: FormData) -> AppResult<Response> {
+    hold_or_release(st, authed, id, f, true).await
 }
 
 /// `POST /recordings/{id}/release` with `reason`.
-async fn release(
+async fn release(st: State<AppState>, authed: Authed, id: ApiPath<RecordingId>, f: FormData) -> AppResult<Response> {
+    hold_or_release(st, authed, id, f, false).await
+}
+
+async fn hold_or_release(
     State(st): State<AppState>,
     Authed(ctx, a): Authed,
     ApiPath(id): ApiPath<RecordingId>,
     f: FormData,
+    set: bool,
 ) -> AppResult<Response> {
     let row = visible(&st, &a, id).await?;
-    set_hold(&st, &ctx, &row.recording, f.get("reason"), false).await?;
+    set_hold(&st, &ctx, &row.recording, f.get("reason"), set).await?;
     Ok(see_other(&format!("/recordings/{id}")))
 }
 

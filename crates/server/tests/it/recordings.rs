@@ -31,6 +31,11 @@ async fn token(s: &TestServer, name: &str, role: Role, scope: Scope) -> String {
     services::issue_token(&s.state, &ctx, u.id, "t", 365, vec![GrantInput { role, scope }]).await.unwrap().token
 }
 
+/// Uploads media as the call-monitoring system's token.
+async fn upload(s: &TestServer, path: &str, media: Vec<u8>) -> reqwest::Response {
+    s.req(Role::ItAdmin, Method::PUT, path).header("content-type", "audio/wav").body(media).send().await.unwrap()
+}
+
 fn media_bytes() -> Vec<u8> {
     // 3 MiB of pseudo-random "audio", with a recognisable header to search for.
     let mut v = b"RIFF-test-recording-plaintext-marker".to_vec();
@@ -111,13 +116,7 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     // Media: streamed in once.
     let media = media_bytes();
     let path = format!("/api/v1/recordings/{}/media", rec.id);
-    let r = s
-        .req(Role::ItAdmin, Method::PUT, &path)
-        .header("content-type", "audio/wav")
-        .body(media.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = upload(&s, &path, media.clone()).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let stored: Recording = r.json().await.unwrap();
     assert!(stored.has_media && stored.media_bytes == Some(media.len() as i64));
@@ -512,13 +511,7 @@ async fn recordings_on_s3_storage(db: Db) {
     let rec: Recording = r.json().await.unwrap();
     let media = media_bytes();
     let path = format!("/api/v1/recordings/{}/media", rec.id);
-    let r = s
-        .req(Role::ItAdmin, Method::PUT, &path)
-        .header("content-type", "audio/wav")
-        .body(media.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = upload(&s, &path, media.clone()).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     // In the bucket: a body and a header per object (media, original text), and no
     // plaintext in any of them.
