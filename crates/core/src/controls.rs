@@ -145,6 +145,14 @@ pub fn registry() -> &'static [ControlDef] {
             check: check_play_reasons,
         },
         ControlDef {
+            id: "CTL-R2-005",
+            risk: Risk::R2,
+            title: "Refused attempts to open recordings, last 7 days",
+            description: "How many times in the last 7 days someone was refused a recording's media (not its own team manager or process head, no reason given, downloads disabled), from the ledger. A signal to look at rather than a target: the control passes and its evidence carries the count; the access log of each recording names who and why.",
+            owner: Role::SecurityOfficer,
+            check: check_refused_attempts,
+        },
+        ControlDef {
             id: "CTL-R2-004",
             risk: Risk::R2,
             title: "Recordings readable only by their own managers",
@@ -376,6 +384,15 @@ fn check_play_reasons(f: &Facts) -> (ControlStatus, Evidence) {
     let failing_ids = r.plays_without_reason.iter().take(MAX_EVIDENCE_IDS).map(|id| format!("event:{id}")).collect();
     let status = if failing == 0 { ControlStatus::Pass } else { ControlStatus::Fail };
     (status, Evidence { summary, checked: r.plays_7d, failing, failing_ids })
+}
+
+fn check_refused_attempts(f: &Facts) -> (ControlStatus, Evidence) {
+    let Some(r) = &f.recordings else { return not_measured("Recordings have not been measured yet.") };
+    if r.live == 0 && r.denied_7d == 0 {
+        return not_measured("No recordings are stored.");
+    }
+    let summary = format!("{} refused attempts to open a recording in the last 7 days.", r.denied_7d);
+    (ControlStatus::Pass, Evidence { summary, checked: r.denied_7d, ..Evidence::default() })
 }
 
 fn check_recording_storage(f: &Facts) -> (ControlStatus, Evidence) {
@@ -746,6 +763,9 @@ mod tests {
             assert_eq!(got, want, "{facts:?}");
         }
         assert_eq!(check_recordings_overdue(&Facts::default()).0, NotMeasured);
+        let refused = check_refused_attempts(&with(RecordingFacts { live: 2, denied_7d: 5, ..Default::default() }));
+        assert_eq!(refused.0, Pass);
+        assert!(refused.1.summary.starts_with("5 refused"), "{}", refused.1.summary);
         let storage = |k: Option<bool>, b: Option<bool>| {
             check_recording_storage(&with(RecordingFacts {
                 keyring_private: k,

@@ -370,13 +370,13 @@ impl Store {
             .await?;
         let since = now - 7 * 86_400;
         let plays = q("SELECT id, detail FROM audit_events WHERE at >= $1 AND outcome = 'success' \
-                       AND action IN ('recordings.play', 'recordings.seek') ORDER BY at, id LIMIT 100000")
+                       AND action IN ('recordings.play', 'recordings.seek', 'recordings.download') ORDER BY at, id LIMIT 100000")
         .arg(since)
         .build()
         .fetch_all(self.pool())
         .await?;
         let denied = q("SELECT COUNT(*) AS n FROM audit_events WHERE at >= $1 AND outcome = 'denied' \
-                        AND action IN ('recordings.play', 'recordings.seek')")
+                        AND action IN ('recordings.play', 'recordings.seek', 'recordings.download')")
         .arg(since)
         .build()
         .fetch_one(self.pool())

@@ -257,6 +257,8 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
     assert_eq!(r2[1].status, ControlStatus::Pass, "{:?}", r2[1]);
     assert_eq!(r2[2].status, ControlStatus::Pass, "{:?}", r2[2]);
     assert!(r2[2].evidence.summary.contains("refused attempts"), "{:?}", r2[2]);
+    // Every refusal above: the route's (roles without the action) and the rule's.
+    assert!(r2[4].evidence.summary.starts_with("13 refused"), "{:?}", r2[4]);
     // The keyring is private; opened to others, the storage control fails.
     assert_eq!(r2[3].status, ControlStatus::Pass, "{:?}", r2[3]);
     #[cfg(unix)]
@@ -278,7 +280,7 @@ async fn recordings_are_encrypted_redacted_and_played_only_by_their_managers(db:
 async fn r2_controls(s: &TestServer) -> Vec<ControlResult> {
     let ctx = bposhield_server::ctx::Ctx::system("test");
     let all = services::evaluate_controls(&s.state, &ctx).await.unwrap();
-    ["CTL-R2-001", "CTL-R2-002", "CTL-R2-003", "CTL-R2-004"]
+    ["CTL-R2-001", "CTL-R2-002", "CTL-R2-003", "CTL-R2-004", "CTL-R2-005"]
         .iter()
         .map(|id| all.iter().find(|c| c.control_id == *id).unwrap().clone())
         .collect()
