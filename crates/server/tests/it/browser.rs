@@ -232,6 +232,102 @@ async fn sign_in_dashboard_people_and_a_form_error_in_chromium() {
     let status = d.text("#plan-status").await;
     assert!(status.to_lowercase().contains("simulated"), "{status}");
     assert!(d.url().await.contains("/identity/plans/"), "{}", d.url().await);
+
+    // A team manager plays a recording of the team in the page's player: the browser
+    // fetches the media with its session (Range requests), after the reason is given.
+    let rec = recording_with_audio(&s).await;
+    let ctx = bposhield_server::ctx::Ctx::system("test");
+    bposhield_server::services::create_user(
+        &s.state,
+        &ctx,
+        None,
+        &bposhield_proto::UserInput {
+            username: "tm.player".into(),
+            display_name: "Team Manager".into(),
+            password: PASSWORD.into(),
+            person_id: None,
+            grants: vec![bposhield_proto::GrantInput {
+                role: bposhield_proto::Role::TeamManager,
+                scope: bposhield_proto::Scope::Team(s.team.id),
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    d.cmd(reqwest::Method::DELETE, "/cookie", json!({})).await;
+    d.go(&format!("{}/recordings/{rec}", s.base)).await;
+    d.type_into("#username", "tm.player").await;
+    d.type_into("#password", PASSWORD).await;
+    d.click("#signin-form button[type=submit]").await;
+    d.type_into("#play-reason", "QA review of the call").await;
+    d.click("#play-submit").await;
+    d.find("#recording-audio").await;
+    let mut duration = 0.0;
+    for _ in 0..100 {
+        let v = d
+            .cmd(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({ "script": "return document.getElementById('recording-audio').duration || 0", "args": [] }),
+            )
+            .await;
+        duration = v.as_f64().unwrap_or(0.0);
+        if duration > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!((duration - 2.0).abs() < 0.1, "the player read a duration of {duration} s");
+    let f = bposhield_store::AuditFilter {
+        object: Some(format!("recording:{rec}")),
+        outcome: Some("success".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    let (events, _) = s.state.store.audit_events(&f).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.action.starts_with("recordings.") && e.detail["reason"] == "QA review of the call"),
+        "the browser's media requests are not in the ledger: {events:?}"
+    );
     d.quit().await;
     s.stop().await;
+}
+
+/// A recording of the harness's team with 2 s of 8 kHz PCM audio; its id.
+async fn recording_with_audio(s: &TestServer) -> String {
+    let it = &s.tokens[&bposhield_proto::Role::ItAdmin];
+    let body = json!({ "call_id": "BROWSER-1", "agent": "E1", "process_id": s.process.id, "team_id": s.team.id,
+        "started_at": s.state.clock.now() - 60, "duration_seconds": 2, "channel": "voice", "customer_ref": "C-1",
+        "transcript": "Customer: my card is 4111 1111 1111 1111" });
+    let r = s.client.post(format!("{}/api/v1/recordings", s.base)).bearer_auth(it).json(&body).send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let n: u32 = 16_000;
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec()] {
+        wav.extend_from_slice(&v);
+    }
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(2 * n).to_le_bytes());
+    for k in 0..n {
+        let x = ((f64::from(k) / 8000.0) * 440.0 * std::f64::consts::TAU).sin() * 5000.0;
+        wav.extend_from_slice(&(x as i16).to_le_bytes());
+    }
+    let r = s
+        .client
+        .put(format!("{}/api/v1/recordings/{id}/media", s.base))
+        .bearer_auth(it)
+        .header("content-type", "audio/wav")
+        .body(wav)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    id
 }
