@@ -177,9 +177,14 @@ impl Store {
             .collect()
     }
 
-    /// Recordings the visibility allows, newest first (without findings).
+    /// Recordings the visibility allows, newest first (without findings, and with the
+    /// redacted texts left empty).
     pub async fn recordings(&self, vis: &Visibility, limit: u32, offset: u32) -> Result<Vec<Recording>> {
-        let mut qb = crate::Q::new(&format!("SELECT {COLS} FROM recordings WHERE "));
+        // A list carries metadata only: the texts (up to megabytes each) come with one
+        // recording.
+        let cols =
+            COLS.replace("redacted_transcript, redacted_screen", "'' AS redacted_transcript, '' AS redacted_screen");
+        let mut qb = crate::Q::new(&format!("SELECT {cols} FROM recordings WHERE "));
         match vis {
             Visibility::All => {
                 qb.push("1 = 1");

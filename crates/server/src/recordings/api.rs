@@ -66,7 +66,8 @@ pub struct Page {
     pub offset: Option<u32>,
 }
 
-/// Recordings in the caller's scope, newest first (metadata and redacted text).
+/// Recordings in the caller's scope, newest first: metadata and PII types; the redacted
+/// texts and findings come with `GET /api/v1/recordings/{id}`.
 #[utoipa::path(get, path = "/api/v1/recordings", params(Page), responses((status = 200, body = [Recording])))]
 async fn list(State(st): State<AppState>, Authed(_ctx, a): Authed, ApiQuery(p): ApiQuery<Page>) -> AppResult<Response> {
     let vis = visibility(&a.actor, Action::RecordingsView);
