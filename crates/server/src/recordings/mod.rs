@@ -528,6 +528,11 @@ pub async fn purge_due(st: &AppState, ctx: &Ctx) -> AppResult<usize> {
         // creates a keyring.
         let vault = st.vault()?;
         for (id, media, text) in due {
+            // A hold set since the list was read wins: look again just before shredding.
+            let fresh = st.store.recording(id).await?;
+            if fresh.recording.hold.is_some() || fresh.recording.purged_at.is_some() {
+                continue;
+            }
             let mut digests = serde_json::Map::new();
             for (what, object) in [("media", media), ("text", text)] {
                 let Some(obj) = object.as_deref().and_then(|o| bposhield_vault::ObjectId::parse(o).ok()) else {
