@@ -2,7 +2,10 @@
 //! for managers, security and audit, and the media (HTTP Range) for the recording's
 //! own team manager and process head only.
 
-use super::{check_media_access, ingest, mark_reviewed, put_policy, set_hold, vault_error, visible, MAX_TEXT_BYTES};
+use super::{
+    check_media_access, ingest, mark_reviewed, process_in_scope, put_policy, set_hold, vault_error, visible,
+    MAX_TEXT_BYTES,
+};
 use crate::api::{parse_json, ApiPath, ApiQuery};
 use crate::audit::Outcome;
 use crate::ctx::Authed;
@@ -373,20 +376,6 @@ async fn set_policy(
     let process = process_in_scope(&st, &a, id, Action::RecordingsAdmin).await?;
     put_policy(&st, &ctx, process, &p).await?;
     Ok(Json(p).into_response())
-}
-
-async fn process_in_scope(st: &AppState, a: &crate::ctx::Auth, id: ProcessId, action: Action) -> AppResult<ProcessId> {
-    let p = match st.store.process(id).await {
-        Ok(p) => p,
-        Err(bposhield_store::StoreError::NotFound) => return Err(AppError::not_found("process unit")),
-        Err(e) => return Err(e.into()),
-    };
-    let res = Resource::Org { site: p.site_id, process: Some(p.id), team: None };
-    if authorize(&a.actor, action, res).is_allow() {
-        Ok(p.id)
-    } else {
-        Err(AppError::not_found("process unit"))
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -401,6 +401,27 @@ pub async fn check_media_access(
 
 // ---- retention ------------------------------------------------------------------------
 
+/// The process unit `id` if the caller may perform `action` on it; one outside the
+/// caller's scope answers like a missing one.
+pub(crate) async fn process_in_scope(
+    st: &AppState,
+    a: &Auth,
+    id: ProcessId,
+    action: bposhield_core::Action,
+) -> AppResult<ProcessId> {
+    let p = match st.store.process(id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Err(AppError::not_found("process unit")),
+        Err(e) => return Err(e.into()),
+    };
+    let res = bposhield_core::Resource::Org { site: p.site_id, process: Some(p.id), team: None };
+    if bposhield_core::authorize(&a.actor, action, res).is_allow() {
+        Ok(p.id)
+    } else {
+        Err(AppError::not_found("process unit"))
+    }
+}
+
 /// A process unit's retention policy, or the default (keep 90 days; a recording with a
 /// card security code 24 hours).
 pub async fn policy_for(st: &AppState, process: ProcessId) -> AppResult<RetentionPolicy> {

@@ -41,6 +41,16 @@ struct Row {
     state_class: &'static str,
 }
 
+/// `PROCESS / team` of a recording (its process when it names no team).
+fn team_label(names: &OrgNames, r: &Recording) -> String {
+    r.team_id.map_or_else(|| names.process(r.process_id), |t| names.team(t))
+}
+
+/// A call length as `m:ss`.
+fn minutes(secs: i64) -> String {
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
 /// Retention state in words, with a badge class.
 fn state_of(r: &Recording, now: i64) -> (&'static str, &'static str) {
     if r.purged_at.is_some() {
@@ -86,7 +96,7 @@ async fn list(State(st): State<AppState>, Authed(ctx, a): Authed, q: QueryData) 
     let held = q.get("held") == "on";
     let from_t = bposhield_core::clock::date_start(&from);
     let to_t = bposhield_core::clock::date_start(&to).map(|t| t + 86_400);
-    let label = |r: &Recording| r.team_id.map_or_else(|| names.process(r.process_id), |t| names.team(t));
+    let label = |r: &Recording| team_label(&names, r);
     let rows: Vec<Row> = all
         .iter()
         .filter(|r| pii.is_empty() || r.pii_types.contains(&pii))
@@ -103,7 +113,7 @@ async fn list(State(st): State<AppState>, Authed(ctx, a): Authed, q: QueryData) 
                 team: label(r),
                 agent: r.agent.clone(),
                 started: time(r.started_at),
-                duration: format!("{}:{:02}", r.duration_seconds / 60, r.duration_seconds % 60),
+                duration: minutes(r.duration_seconds),
                 pii: r.pii_types.join(", "),
                 security_code: r.security_code,
                 state,
@@ -234,10 +244,10 @@ async fn detail(
         l: Layout::new(&ctx, format!("Recording {}", r.call_id)),
         id: id.to_string(),
         call_id: r.call_id.clone(),
-        team: r.team_id.map_or_else(|| names.process(r.process_id), |t| names.team(t)),
+        team: team_label(&names, r),
         agent: r.agent.clone(),
         started: time(r.started_at),
-        duration: format!("{}:{:02}", r.duration_seconds / 60, r.duration_seconds % 60),
+        duration: minutes(r.duration_seconds),
         channel: r.channel.clone(),
         customer_ref: r.customer_ref.clone(),
         media: match (&r.media_type, r.media_bytes) {
@@ -345,15 +355,7 @@ async fn set_policy(
     ApiPath(id): ApiPath<ProcessId>,
     f: FormData,
 ) -> AppResult<Response> {
-    let p = match st.store.process(id).await {
-        Ok(p) => p,
-        Err(bposhield_store::StoreError::NotFound) => return Err(crate::AppError::not_found("process unit")),
-        Err(e) => return Err(e.into()),
-    };
-    let res = bposhield_core::Resource::Org { site: p.site_id, process: Some(p.id), team: None };
-    if !bposhield_core::authorize(&a.actor, Action::RecordingsAdmin, res).is_allow() {
-        return Err(crate::AppError::not_found("process unit"));
-    }
+    let id = super::process_in_scope(&st, &a, id, Action::RecordingsAdmin).await?;
     let num = |k: &str| {
         f.get(k)
             .trim()
