@@ -385,6 +385,7 @@ impl<'k> Context<'k> {
             if end <= to
                 && bytes[i..end].eq_ignore_ascii_case(kw)
                 && !bytes.get(end).is_some_and(u8::is_ascii_alphabetic)
+                && !letter_joins(bytes, i, end)
             {
                 self.last[*ctx as usize] = (i, end);
                 // The longest keyword at a word start wins (`cvv2` over
@@ -393,6 +394,25 @@ impl<'k> Context<'k> {
             }
         }
     }
+}
+
+/// Whether a letter of another script touches the keyword at `start..end`
+/// (`pnré`, `répnr`): the keyword is then part of a longer word, not the
+/// word itself. Only runs once a keyword has matched, so its cost is rare.
+#[cold]
+fn letter_joins(bytes: &[u8], start: usize, end: usize) -> bool {
+    let after = bytes.get(end..).filter(|b| b.first().is_some_and(|&b| b >= 0x80)).and_then(|b| {
+        let b = &b[..b.len().min(4)];
+        // The text is UTF-8; a cut at 4 bytes may leave a partial char after
+        // the first, which `valid_up_to` drops.
+        let ok = std::str::from_utf8(b).map_or_else(|e| e.valid_up_to(), str::len);
+        std::str::from_utf8(&b[..ok]).ok()?.chars().next()
+    });
+    let before = bytes[..start].last().filter(|&&b| b >= 0x80).and_then(|_| {
+        let from = start.saturating_sub(4);
+        (from..start).find_map(|k| std::str::from_utf8(&bytes[k..start]).ok()).and_then(|s| s.chars().next_back())
+    });
+    after.is_some_and(char::is_alphabetic) || before.is_some_and(char::is_alphabetic)
 }
 
 /// Number of keyword buckets: one per pair of leading bytes (letters folded
