@@ -53,4 +53,12 @@ id_type!(
     EventId,
     /// A call recording.
     RecordingId,
+    /// An enrolled endpoint (desktop or server running `bposhield-agent`).
+    HostId,
+    /// A USB device exception (approved, time-bound).
+    ExceptionId,
+    /// A fleet policy: a USB rule set or an SCA policy.
+    PolicyId,
+    /// A one-time enrollment token for endpoint agents.
+    EnrollTokenId,
 );

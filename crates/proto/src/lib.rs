@@ -6,6 +6,7 @@
 //! never renumber one, only add.
 
 pub mod error;
+pub mod fleet;
 pub mod ids;
 pub mod types;
 

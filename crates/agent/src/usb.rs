@@ -1,0 +1,215 @@
+//! USB enforcement on Linux through sysfs, like USBGuard's Linux backend.
+//!
+//! At start the agent sets `authorized_default` (and `interface_authorized_default`,
+//! where the kernel has it) of every root hub to 0, so the kernel leaves every new
+//! device unauthorized until the agent has judged it. Each device is then judged:
+//! an approved exception or an offline grant for its hash allows it; otherwise the
+//! bundle's rules decide, first match wins. When no rule matches the whole device,
+//! each interface is judged on its own and the device is authorized with just the
+//! interfaces a rule allows (`partial`): a headset's audio and HID interfaces work,
+//! its mass-storage interface stays unauthorized. With nothing allowed, the device
+//! stays blocked.
+
+use bposhield_endpoint::device::UsbDevice;
+use bposhield_endpoint::rules::{EvalContext, RuleSet, Target};
+use bposhield_proto::fleet::{BundleException, DeviceEvent};
+use std::path::Path;
+
+/// What the agent decided about a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// Authorized with only these interfaces (indices into `UsbDevice::interfaces`).
+    Partial(Vec<usize>),
+    Blocked,
+    /// Blocked and removed from the bus (USBGuard's `reject`).
+    Rejected,
+}
+
+impl Decision {
+    /// The wire name in device events.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Partial(_) => "partial",
+            Decision::Blocked | Decision::Rejected => "blocked",
+        }
+    }
+}
+
+/// A judgement with its reason.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub decision: Decision,
+    pub reason: String,
+    pub exception_id: Option<bposhield_proto::ExceptionId>,
+    pub offline_challenge: Option<String>,
+}
+
+/// What enforcement needs to know, from the bundle and the grants.
+#[derive(Debug)]
+pub struct Policy<'a> {
+    pub enforce: bool,
+    pub rules: &'a RuleSet,
+    pub exceptions: &'a [BundleException],
+    /// Offline grants: device hash, expiry, challenge.
+    pub grants: &'a [(String, i64, String)],
+    pub ctx: &'a EvalContext,
+    pub now: i64,
+}
+
+/// Interface classes that carry data off the floor: mass storage, still image
+/// (MTP/PTP), wireless controllers, and vendor-specific (most phones' MTP).
+#[must_use]
+pub fn storage_like(dev: &UsbDevice) -> bool {
+    dev.interfaces.iter().any(|i| matches!(i.class, 0x08 | 0x06 | 0xe0 | 0xff))
+}
+
+/// Judges a device.
+#[must_use]
+pub fn judge(dev: &UsbDevice, hash: &str, p: &Policy<'_>) -> Judgement {
+    let j = |decision, reason: String| Judgement { decision, reason, exception_id: None, offline_challenge: None };
+    if !p.enforce {
+        return j(Decision::Allowed, "USB enforcement is off for this host".into());
+    }
+    if dev.is_root_hub() {
+        return j(Decision::Allowed, "root hub".into());
+    }
+    if let Some(e) = p.exceptions.iter().find(|e| e.device_hash == hash && e.expires_at > p.now) {
+        return Judgement {
+            decision: Decision::Allowed,
+            reason: format!("exception {}", e.id),
+            exception_id: Some(e.id),
+            offline_challenge: None,
+        };
+    }
+    if let Some((_, _, challenge)) = p.grants.iter().find(|(h, exp, _)| h == hash && *exp > p.now) {
+        return Judgement {
+            decision: Decision::Allowed,
+            reason: "offline response code".into(),
+            exception_id: None,
+            offline_challenge: Some(challenge.clone()),
+        };
+    }
+    let whole = p.rules.evaluate(&dev.view(None), p.ctx);
+    match (whole.target, whole.line) {
+        (Target::Allow, Some(line)) => return j(Decision::Allowed, format!("rule at line {line}")),
+        (Target::Reject, Some(line)) => return j(Decision::Rejected, format!("rule at line {line} (reject)")),
+        (_, Some(line)) => return j(Decision::Blocked, format!("rule at line {line}")),
+        (_, None) => {}
+    }
+    let allowed: Vec<usize> = (0..dev.interfaces.len())
+        .filter(|&i| {
+            let v = p.rules.evaluate(&dev.view(Some(i)), p.ctx);
+            v.target == Target::Allow && v.line.is_some()
+        })
+        .collect();
+    if allowed.is_empty() {
+        j(Decision::Blocked, "default: no rule allows the device or any of its interfaces".into())
+    } else if allowed.len() == dev.interfaces.len() {
+        j(Decision::Allowed, "every interface allowed by a rule".into())
+    } else {
+        j(Decision::Partial(allowed), "default: only the interfaces a rule allows".into())
+    }
+}
+
+/// Writes the decision to sysfs: the device's `authorized`, then each interface's.
+///
+/// # Errors
+/// When sysfs refuses the write.
+pub fn apply(sys_root: &Path, dev: &UsbDevice, d: &Decision) -> std::io::Result<()> {
+    let dir = sys_root.join("bus/usb/devices").join(&dev.sysfs_name);
+    match d {
+        Decision::Allowed => {
+            std::fs::write(dir.join("authorized"), "1")?;
+            for i in &dev.interfaces {
+                write_if_present(&dir.join(&i.sysfs_name).join("authorized"), "1")?;
+            }
+        }
+        Decision::Partial(keep) => {
+            // Interfaces first to 0 where the kernel already made them, then the device
+            // to 1 (with interface_authorized_default 0 the kernel creates the rest
+            // unauthorized), then the allowed ones to 1.
+            for (k, i) in dev.interfaces.iter().enumerate() {
+                if !keep.contains(&k) {
+                    write_if_present(&dir.join(&i.sysfs_name).join("authorized"), "0")?;
+                }
+            }
+            std::fs::write(dir.join("authorized"), "1")?;
+            for (k, i) in dev.interfaces.iter().enumerate() {
+                let v = if keep.contains(&k) { "1" } else { "0" };
+                write_if_present(&dir.join(&i.sysfs_name).join("authorized"), v)?;
+            }
+        }
+        Decision::Blocked => std::fs::write(dir.join("authorized"), "0")?,
+        Decision::Rejected => {
+            std::fs::write(dir.join("authorized"), "0")?;
+            write_if_present(&dir.join("remove"), "1")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_if_present(path: &Path, v: &str) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(mut f) => std::io::Write::write_all(&mut f, v.as_bytes()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets every root hub's default so new devices (and interfaces) wait for the agent;
+/// with `enforce` off, back to the kernel's default (authorize all).
+///
+/// # Errors
+/// When sysfs cannot be read or written.
+pub fn set_defaults(sys_root: &Path, enforce: bool) -> std::io::Result<usize> {
+    let v = if enforce { "0" } else { "1" };
+    let mut n = 0;
+    for e in std::fs::read_dir(sys_root.join("bus/usb/devices"))? {
+        let e = e?;
+        let name = e.file_name();
+        if name.to_str().is_some_and(|s| s.starts_with("usb")) {
+            std::fs::write(e.path().join("authorized_default"), v)?;
+            // interface_authorized_default: 1 = authorize interfaces by default.
+            write_if_present(&e.path().join("interface_authorized_default"), if enforce { "0" } else { "1" })?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The device event for a judgement.
+#[must_use]
+pub fn event(dev: &UsbDevice, hash: &str, j: &Judgement) -> DeviceEvent {
+    let blocked_interfaces = match &j.decision {
+        Decision::Partial(keep) => dev
+            .interfaces
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !keep.contains(k))
+            .map(|(_, i)| i.type_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let target = match j.decision {
+        Decision::Allowed => Target::Allow,
+        Decision::Rejected => Target::Reject,
+        _ => Target::Block,
+    };
+    DeviceEvent {
+        decision: j.decision.as_str().into(),
+        device_rule: dev.to_rule(target).to_string(),
+        device_hash: hash.into(),
+        vendor_product: format!("{}:{}", dev.vendor_id, dev.product_id),
+        name: dev.name.clone(),
+        port: dev.via_port.clone(),
+        interfaces: dev.interfaces.iter().map(|i| i.type_string()).collect(),
+        blocked_interfaces,
+        storage_like: storage_like(dev),
+        reason: j.reason.clone(),
+        exception_id: j.exception_id,
+        offline_challenge: j.offline_challenge.clone(),
+    }
+}
