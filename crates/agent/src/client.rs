@@ -41,7 +41,9 @@ impl Client {
             .iter()
             .any(|p| base.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with(':') || r.starts_with('/')));
         if !base.starts_with("https://") && !loopback {
-            return Err(ClientError::Config(format!("server_url must be https:// (plain http only to loopback): {base}")));
+            return Err(ClientError::Config(format!(
+                "server_url must be https:// (plain http only to loopback): {base}"
+            )));
         }
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -115,7 +117,13 @@ impl Client {
     /// # Errors
     /// [`ClientError`].
     pub async fn send(&self, credential: &str, batch: &AgentBatch) -> Result<BatchAck, ClientError> {
-        let r = self.http.post(format!("{}/api/v1/agent/events", self.base)).bearer_auth(credential).json(batch).send().await;
+        let r = self
+            .http
+            .post(format!("{}/api/v1/agent/events", self.base))
+            .bearer_auth(credential)
+            .json(batch)
+            .send()
+            .await;
         Self::json(Self::check(r).await?).await
     }
 }

@@ -45,7 +45,10 @@ pub struct AgentConfig {
     pub batch_size: usize,
     /// Days between credential rotations.
     pub rotate_days: i64,
-    /// Whether SCA `c:` rules may run commands.
+    /// Whether `c:` rules of SCA policies from the server may run commands (as root).
+    /// Off by default, like Wazuh's `sca.remote_commands=0`: a compromised server must not
+    /// be a way to run code on every desktop. The shipped baselines need no command.
+    /// Host facts always run their own fixed commands (`apt-get -s upgrade`, `nft`).
     pub allow_commands: bool,
     pub command_timeout_seconds: u64,
     /// Heartbeat before the first bundle says otherwise.
@@ -66,7 +69,7 @@ impl Default for AgentConfig {
             queue_max_bytes: 64 << 20,
             batch_size: 500,
             rotate_days: 30,
-            allow_commands: true,
+            allow_commands: false,
             command_timeout_seconds: 30,
             heartbeat_seconds: 60,
         }
@@ -81,7 +84,8 @@ impl AgentConfig {
     pub fn load(path: &Path, must_exist: bool) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let c: Self = toml::from_str(&text).map_err(|e| anyhow::anyhow!("BPS-AGT-0001: {}: {e}", path.display()))?;
+                let c: Self =
+                    toml::from_str(&text).map_err(|e| anyhow::anyhow!("BPS-AGT-0001: {}: {e}", path.display()))?;
                 c.uevent_source()?;
                 Ok(c)
             }

@@ -4,7 +4,7 @@
 use bposhield_agent::config::AgentConfig;
 use bposhield_agent::service;
 use bposhield_core::clock::SystemClock;
-use bposhield_endpoint::rules::{Rule, Target};
+use bposhield_endpoint::rules::{Rule, RuleError, Target};
 use bposhield_endpoint::sca;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -108,7 +108,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run => {
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BPOSHIELD_AGENT_LOG").unwrap_or_else(|_| "info".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("BPOSHIELD_AGENT_LOG")
+                        .unwrap_or_else(|_| "info".into()),
+                )
                 .init();
             let cfg = AgentConfig::load(&cli.config, false)?;
             let agent = service::Agent::open(cfg, Arc::new(SystemClock))?;
@@ -163,14 +166,16 @@ fn rule_parser(rule: Option<String>, file: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let from_file = origin != "<argv>";
     for (n, line) in text.lines().enumerate() {
-        println!("INPUT: {line}");
-        if line.starts_with('#') || line.trim().is_empty() {
-            println!("OUTPUT: ");
+        // A rules file's empty lines are skipped (whitespace-only ones are errors).
+        if from_file && line.is_empty() {
             continue;
         }
+        println!("INPUT: {line}");
         match line.parse::<Rule>() {
             Ok(r) => println!("OUTPUT: {r}"),
+            Err(RuleError::CommentOnly) => println!("OUTPUT: "),
             Err(e) => {
                 eprintln!("! ERROR: RuleParserError\n!!  {line}\n!!  ^-- {origin}:{}: {e}", n + 1);
                 return ExitCode::FAILURE;
@@ -219,7 +224,12 @@ fn sca_run(file: &std::path::Path, json: bool, root: PathBuf) -> anyhow::Result<
             return Ok(ExitCode::FAILURE);
         }
     };
-    let env = sca::Env { root, proc_root: PathBuf::from("/proc"), command_timeout: std::time::Duration::from_secs(30), allow_commands: true };
+    let env = sca::Env {
+        root,
+        proc_root: PathBuf::from("/proc"),
+        command_timeout: std::time::Duration::from_secs(30),
+        allow_commands: true,
+    };
     let report = sca::run(&policy, &env);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -234,4 +244,3 @@ fn sca_run(file: &std::path::Path, json: bool, root: PathBuf) -> anyhow::Result<
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -61,7 +61,9 @@ impl Queue {
         let mut v: Vec<PathBuf> = fs::read_dir(&self.dir)?
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl")))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
+            })
             .collect();
         // Names carry a zero-padded sequence number: name order is age order.
         v.sort();

@@ -64,7 +64,10 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("identity", &self.identity).field("policy_version", &self.policy_version()).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("identity", &self.identity)
+            .field("policy_version", &self.policy_version())
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,7 +179,14 @@ impl Agent {
             self.grants.grants.iter().map(|g| (g.device_hash.clone(), g.expires_at, g.challenge.clone())).collect();
         let exceptions = self.bundle.as_ref().map(|b| b.exceptions.clone()).unwrap_or_default();
         let ctx = self.eval_ctx();
-        let p = usb::Policy { enforce: self.enforcing(), rules: &self.rules, exceptions: &exceptions, grants: &grants, ctx: &ctx, now };
+        let p = usb::Policy {
+            enforce: self.enforcing(),
+            rules: &self.rules,
+            exceptions: &exceptions,
+            grants: &grants,
+            ctx: &ctx,
+            now,
+        };
         let j = usb::judge(dev, &hash, &p);
         if let Err(e) = usb::apply(&self.cfg.sys_root, dev, &j.decision) {
             tracing::error!(device = %dev.sysfs_name, "cannot write sysfs: {e}");
@@ -192,7 +202,13 @@ impl Agent {
             let label = format!("{}:{} {}", dev.vendor_id, dev.product_id, dev.name);
             self.blocked.insert(
                 dev.sysfs_name.clone(),
-                Blocked { sysfs_name: dev.sysfs_name.clone(), hash: hash.clone(), label, challenge: self.challenge(&hash), attempts: 0 },
+                Blocked {
+                    sysfs_name: dev.sysfs_name.clone(),
+                    hash: hash.clone(),
+                    label,
+                    challenge: self.challenge(&hash),
+                    attempts: 0,
+                },
             );
         } else {
             self.blocked.remove(&dev.sysfs_name);
@@ -225,7 +241,8 @@ impl Agent {
         let fenv = bposhield_endpoint::facts::FactsEnv {
             root: self.cfg.root.clone(),
             proc_root: self.cfg.proc_root.clone(),
-            allow_commands: self.cfg.allow_commands,
+            // The facts' commands are fixed here, not chosen by the server.
+            allow_commands: true,
             command_timeout: Duration::from_secs(self.cfg.command_timeout_seconds),
         };
         // Commands may take seconds: off the device path's thread.
@@ -234,10 +251,18 @@ impl Agent {
             (reports, bposhield_endpoint::facts::collect(&fenv))
         })
         .await;
-        if let Ok((reports, facts)) = res {
+        if let Ok((reports, mut facts)) = res {
             for r in reports {
                 self.enqueue(AgentEventBody::Scan(r));
             }
+            // Since when security updates have been waiting: the first scan that saw
+            // them, kept across restarts, cleared when none are pending.
+            let since: Option<i64> = self.state.read("updates-pending-since.json").ok().flatten();
+            let since = (facts.pending_security_updates > 0).then(|| since.unwrap_or_else(|| self.now()));
+            if let Err(e) = self.state.write("updates-pending-since.json", &since) {
+                tracing::warn!("cannot store update state: {e}");
+            }
+            facts.updates_pending_since = facts.updates_pending_since.or(since);
             self.enqueue(AgentEventBody::Facts(facts));
             self.last_scan_at = Some(self.now());
         }
@@ -285,7 +310,8 @@ impl Agent {
 
     async fn pull(&mut self, client: &Client, id: &Identity) -> Result<(), ClientError> {
         let signed = client.bundle(&id.credential).await?;
-        match bposhield_endpoint::bundle::verify(&signed, &id.bundle_key, id.host_id, self.now(), self.policy_version()) {
+        match bposhield_endpoint::bundle::verify(&signed, &id.bundle_key, id.host_id, self.now(), self.policy_version())
+        {
             Ok(b) => {
                 let changed_enforce = b.usb_enforce != self.enforcing();
                 tracing::info!(version = b.version, "bundle installed");
@@ -374,7 +400,8 @@ impl Agent {
         let Ok(c) = Challenge::parse(challenge) else { return "ERR not a challenge\n".into() };
         let Some(id) = self.identity.clone() else { return "ERR this host is not enrolled\n".into() };
         let Some(b) = self.blocked.values_mut().find(|b| b.challenge == c) else {
-            return "ERR no blocked device has this challenge (run `bposhield-agent unlock` again for a fresh one)\n".into();
+            return "ERR no blocked device has this challenge (run `bposhield-agent unlock` again for a fresh one)\n"
+                .into();
         };
         let now = self.clock.now();
         if self.grants.used.iter().any(|(u, _)| *u == challenge.to_ascii_uppercase()) {
@@ -419,7 +446,9 @@ impl Agent {
         let client = match (&self.identity, &self.cfg.server_url) {
             (Some(id), _) => Some(Client::new(&id.server_url, self.cfg.ca_file.as_deref())?),
             (None, Some(url)) => {
-                tracing::warn!("not enrolled with {url}: run `bposhield-agent enroll`; enforcing the built-in floor policy");
+                tracing::warn!(
+                    "not enrolled with {url}: run `bposhield-agent enroll`; enforcing the built-in floor policy"
+                );
                 None
             }
             (None, None) => None,
@@ -429,9 +458,13 @@ impl Agent {
         let mut backoff = Duration::from_secs(1);
         loop {
             let heartbeat = Duration::from_secs(
-                self.bundle.as_ref().map_or(self.cfg.heartbeat_seconds, |b| u64::try_from(b.heartbeat_seconds).unwrap_or(60).max(1)),
+                self.bundle
+                    .as_ref()
+                    .map_or(self.cfg.heartbeat_seconds, |b| u64::try_from(b.heartbeat_seconds).unwrap_or(60).max(1)),
             );
-            let scan_every = Duration::from_secs(self.bundle.as_ref().map_or(3600, |b| u64::try_from(b.scan_interval_seconds).unwrap_or(3600).max(60)));
+            let scan_every = Duration::from_secs(
+                self.bundle.as_ref().map_or(3600, |b| u64::try_from(b.scan_interval_seconds).unwrap_or(3600).max(60)),
+            );
             let wake = next_sync.min(self.next_scan);
             tokio::select! {
                 () = &mut shutdown => break,

@@ -24,7 +24,8 @@ impl Uevent {
         let mut parts = msg.split(|&b| b == 0).filter(|p| !p.is_empty());
         let head = std::str::from_utf8(parts.next()?).ok()?;
         let (action, devpath) = head.split_once('@')?;
-        let mut e = Self { action: action.into(), devpath: devpath.into(), subsystem: String::new(), devtype: String::new() };
+        let mut e =
+            Self { action: action.into(), devpath: devpath.into(), subsystem: String::new(), devtype: String::new() };
         for p in parts {
             let Ok(p) = std::str::from_utf8(p) else { continue };
             match p.split_once('=') {

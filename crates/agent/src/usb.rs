@@ -9,8 +9,15 @@
 //! interfaces a rule allows (`partial`): a headset's audio and HID interfaces work,
 //! its mass-storage interface stays unauthorized. With nothing allowed, the device
 //! stays blocked.
+//!
+//! Interfaces are judged by their types as the `descriptors` file declares them
+//! (every interface descriptor, as USBGuard lists them): on a real kernel a device
+//! left unauthorized has no interface directories yet. For a partial decision the
+//! agent authorizes the device, which makes the kernel create its interfaces
+//! (unauthorized, since `interface_authorized_default` is 0), reads them back, and
+//! authorizes those of an allowed type.
 
-use bposhield_endpoint::device::UsbDevice;
+use bposhield_endpoint::device::{UsbDevice, UsbInterface};
 use bposhield_endpoint::rules::{EvalContext, RuleSet, Target};
 use bposhield_proto::fleet::{BundleException, DeviceEvent};
 use std::path::Path;
@@ -19,8 +26,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allowed,
-    /// Authorized with only these interfaces (indices into `UsbDevice::interfaces`).
-    Partial(Vec<usize>),
+    /// Authorized with only the interfaces of these types (`class, subclass, protocol`).
+    Partial(Vec<(u8, u8, u8)>),
     Blocked,
     /// Blocked and removed from the bus (USBGuard's `reject`).
     Rejected,
@@ -63,7 +70,7 @@ pub struct Policy<'a> {
 /// (MTP/PTP), wireless controllers, and vendor-specific (most phones' MTP).
 #[must_use]
 pub fn storage_like(dev: &UsbDevice) -> bool {
-    dev.interfaces.iter().any(|i| matches!(i.class, 0x08 | 0x06 | 0xe0 | 0xff))
+    dev.interface_types().iter().any(|&(class, _, _)| matches!(class, 0x08 | 0x06 | 0xe0 | 0xff))
 }
 
 /// Judges a device.
@@ -99,19 +106,30 @@ pub fn judge(dev: &UsbDevice, hash: &str, p: &Policy<'_>) -> Judgement {
         (_, Some(line)) => return j(Decision::Blocked, format!("rule at line {line}")),
         (_, None) => {}
     }
-    let allowed: Vec<usize> = (0..dev.interfaces.len())
-        .filter(|&i| {
-            let v = p.rules.evaluate(&dev.view(Some(i)), p.ctx);
+    let mut types = dev.interface_types();
+    types.sort_unstable();
+    types.dedup();
+    let allowed: Vec<(u8, u8, u8)> = types
+        .iter()
+        .copied()
+        .filter(|&t| {
+            let mut view = dev.view(None);
+            view.interfaces = vec![t];
+            let v = p.rules.evaluate(&view, p.ctx);
             v.target == Target::Allow && v.line.is_some()
         })
         .collect();
     if allowed.is_empty() {
         j(Decision::Blocked, "default: no rule allows the device or any of its interfaces".into())
-    } else if allowed.len() == dev.interfaces.len() {
+    } else if allowed.len() == types.len() {
         j(Decision::Allowed, "every interface allowed by a rule".into())
     } else {
         j(Decision::Partial(allowed), "default: only the interfaces a rule allows".into())
     }
+}
+
+fn type_of(i: &UsbInterface) -> (u8, u8, u8) {
+    (i.class, i.subclass, i.protocol)
 }
 
 /// Writes the decision to sysfs: the device's `authorized`, then each interface's.
@@ -128,17 +146,19 @@ pub fn apply(sys_root: &Path, dev: &UsbDevice, d: &Decision) -> std::io::Result<
             }
         }
         Decision::Partial(keep) => {
-            // Interfaces first to 0 where the kernel already made them, then the device
-            // to 1 (with interface_authorized_default 0 the kernel creates the rest
-            // unauthorized), then the allowed ones to 1.
-            for (k, i) in dev.interfaces.iter().enumerate() {
-                if !keep.contains(&k) {
+            // Interfaces the kernel already made and that are not allowed go to 0 first,
+            // then the device to 1; the kernel then creates any missing interfaces
+            // unauthorized, and they are read back to authorize the allowed ones.
+            for i in &dev.interfaces {
+                if !keep.contains(&type_of(i)) {
                     write_if_present(&dir.join(&i.sysfs_name).join("authorized"), "0")?;
                 }
             }
             std::fs::write(dir.join("authorized"), "1")?;
-            for (k, i) in dev.interfaces.iter().enumerate() {
-                let v = if keep.contains(&k) { "1" } else { "0" };
+            let now = bposhield_endpoint::device::read(sys_root, &dev.sysfs_name)
+                .map_or_else(|_| dev.interfaces.clone(), |d| d.interfaces);
+            for i in &now {
+                let v = if keep.contains(&type_of(i)) { "1" } else { "0" };
                 write_if_present(&dir.join(&i.sysfs_name).join("authorized"), v)?;
             }
         }
@@ -184,13 +204,11 @@ pub fn set_defaults(sys_root: &Path, enforce: bool) -> std::io::Result<usize> {
 #[must_use]
 pub fn event(dev: &UsbDevice, hash: &str, j: &Judgement) -> DeviceEvent {
     let blocked_interfaces = match &j.decision {
-        Decision::Partial(keep) => dev
-            .interfaces
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| !keep.contains(k))
-            .map(|(_, i)| i.type_string())
-            .collect(),
+        Decision::Partial(keep) => {
+            let mut t: Vec<(u8, u8, u8)> = dev.interface_types().into_iter().filter(|t| !keep.contains(t)).collect();
+            t.dedup();
+            t.into_iter().map(|(c, s, p)| format!("{c:02x}:{s:02x}:{p:02x}")).collect()
+        }
         _ => Vec::new(),
     };
     let target = match j.decision {
@@ -205,7 +223,7 @@ pub fn event(dev: &UsbDevice, hash: &str, j: &Judgement) -> DeviceEvent {
         vendor_product: format!("{}:{}", dev.vendor_id, dev.product_id),
         name: dev.name.clone(),
         port: dev.via_port.clone(),
-        interfaces: dev.interfaces.iter().map(|i| i.type_string()).collect(),
+        interfaces: dev.interface_types().into_iter().map(|(c, s, p)| format!("{c:02x}:{s:02x}:{p:02x}")).collect(),
         blocked_interfaces,
         storage_like: storage_like(dev),
         reason: j.reason.clone(),

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! The agent end to end on a fake sysfs tree (the endpoint crate's fixture: a headset
 //! with a storage interface, a keyboard, a phone in MTP mode, a camera in PTP mode, a
 //! smart-card reader behind a hub, a Bluetooth adapter, a pen drive), driven by
@@ -59,8 +61,13 @@ fn device_events(state: &Path) -> Vec<DeviceEvent> {
 }
 
 fn uevent(name: &str, devpath: &str) -> Vec<u8> {
-    Uevent { action: "add".into(), devpath: format!("{devpath}/{name}"), subsystem: "usb".into(), devtype: "usb_device".into() }
-        .to_wire()
+    Uevent {
+        action: "add".into(),
+        devpath: format!("{devpath}/{name}"),
+        subsystem: "usb".into(),
+        devtype: "usb_device".into(),
+    }
+    .to_wire()
 }
 
 async fn wait_for(mut f: impl FnMut() -> bool) {
@@ -109,7 +116,11 @@ async fn blocks_the_pen_drive_keeps_the_headset_and_honours_exceptions() {
         usb_enforce: true,
         usb_rules: bposhield_agent::service::BUILT_IN_RULES.into(),
         sca_policies: vec![],
-        exceptions: vec![BundleException { id: exception, device_hash: camera_hash.into(), expires_at: NOW_MS / 1000 + 3600 }],
+        exceptions: vec![BundleException {
+            id: exception,
+            device_hash: camera_hash.into(),
+            expires_at: NOW_MS / 1000 + 3600,
+        }],
         scan_interval_seconds: 3600,
         heartbeat_seconds: 60,
     };
@@ -200,7 +211,11 @@ async fn blocks_the_pen_drive_keeps_the_headset_and_honours_exceptions() {
     assert_eq!(headset.blocked_interfaces, ["08:06:50"]);
     let camera = events.iter().find(|e| e.device_hash == camera_hash).unwrap();
     assert_eq!((camera.decision.as_str(), camera.exception_id), ("allowed", Some(exception)));
-    assert!(pen[0].device_rule.starts_with("block id 0781:5581 serial \"4C530001230517116354\""), "{}", pen[0].device_rule);
+    assert!(
+        pen[0].device_rule.starts_with("block id 0781:5581 serial \"4C530001230517116354\""),
+        "{}",
+        pen[0].device_rule
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

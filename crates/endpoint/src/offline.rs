@@ -69,7 +69,11 @@ impl Challenge {
     /// The challenge for a device on a host at `now` (Unix seconds).
     #[must_use]
     pub fn new(host_id: &str, device_hash: &str, now: i64) -> Self {
-        Self { host_tag: host_tag(host_id), device_tag: device_tag(device_hash), minute: (now / 60).clamp(0, i64::from(u32::MAX)) as u32 }
+        Self {
+            host_tag: host_tag(host_id),
+            device_tag: device_tag(device_hash),
+            minute: (now / 60).clamp(0, i64::from(u32::MAX)) as u32,
+        }
     }
 
     fn bytes(&self) -> [u8; 12] {
@@ -95,7 +99,11 @@ impl Challenge {
         let b = uncrockford(s).ok_or(OfflineError::BadChallenge("only letters and digits of base32"))?;
         let b: [u8; 12] = b.try_into().map_err(|_| OfflineError::BadChallenge("20 characters"))?;
         let [h0, h1, h2, h3, d0, d1, d2, d3, m0, m1, m2, m3] = b;
-        Ok(Self { host_tag: [h0, h1, h2, h3], device_tag: [d0, d1, d2, d3], minute: u32::from_be_bytes([m0, m1, m2, m3]) })
+        Ok(Self {
+            host_tag: [h0, h1, h2, h3],
+            device_tag: [d0, d1, d2, d3],
+            minute: u32::from_be_bytes([m0, m1, m2, m3]),
+        })
     }
 
     /// Unix seconds when the challenge was made.
@@ -150,7 +158,14 @@ fn check_age(c: &Challenge, now: i64) -> Result<(), OfflineError> {
 ///
 /// # Errors
 /// [`OfflineError`] when the code is malformed, does not match, or came too late.
-pub fn verify(key: &[u8], host_id: &str, device_hash: &str, challenge: &Challenge, code: &str, now: i64) -> Result<u8, OfflineError> {
+pub fn verify(
+    key: &[u8],
+    host_id: &str,
+    device_hash: &str,
+    challenge: &Challenge,
+    code: &str,
+    now: i64,
+) -> Result<u8, OfflineError> {
     if challenge.host_tag != host_tag(host_id) || challenge.device_tag != device_tag(device_hash) {
         return Err(OfflineError::Mismatch);
     }
