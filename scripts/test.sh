@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every bposhield test on a fresh Debian machine: installs what the tests need
-# (PostgreSQL, Chromium + ChromeDriver, OpenLDAP slapd, Python venvs with the SCIM
+# (PostgreSQL, Chromium + ChromeDriver, OpenLDAP slapd, USBGuard, Python venvs with the SCIM
 # reference server and the scim2-tester conformance checker, moto's S3 server), starts a throwaway
 # PostgreSQL on loopback, then
 # runs the whole test suite twice: on SQLite, then with every store and server test on
@@ -20,6 +20,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# USBGuard's rule parser and policy generator: the endpoint crate's differential tests.
+command -v usbguard-rule-parser >/dev/null || need+=(usbguard)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"

@@ -23,7 +23,8 @@ use bposhield_endpoint::sca;
 use bposhield_proto::fleet::{AgentBatch, AgentEventBody, AgentHealth, Bundle, SignedBundle};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc;
@@ -54,9 +55,8 @@ pub struct Agent {
     rules: RuleSet,
     policies: Vec<sca::Policy>,
     grants: Grants,
-    queue: Queue,
+    shared: Arc<Shared>,
     blocked: HashMap<String, Blocked>,
-    last_scan_at: Option<i64>,
     next_scan: Instant,
     /// Uevent-to-sysfs latencies of the last devices, for `bench endpoint`.
     pub latencies: Vec<Duration>,
@@ -68,6 +68,41 @@ impl std::fmt::Debug for Agent {
             .field("identity", &self.identity)
             .field("policy_version", &self.policy_version())
             .finish_non_exhaustive()
+    }
+}
+
+/// What the device loop and the network task share: the queue (locked only to push,
+/// take or acknowledge, never across a network call) and the health the network task
+/// reports.
+#[derive(Debug)]
+pub struct Shared {
+    queue: Mutex<Queue>,
+    policy_version: AtomicI64,
+    usb_enforcing: AtomicBool,
+    /// 0 = never.
+    last_scan_at: AtomicI64,
+    heartbeat_seconds: AtomicU64,
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding the lock cannot leave the queue's files inconsistent
+        // (every change is a whole-file append, rename or delete): keep going.
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn health(&self, now: i64, take_dropped: bool) -> AgentHealth {
+        let mut q = self.queue();
+        let last = self.last_scan_at.load(Ordering::Relaxed);
+        AgentHealth {
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            policy_version: self.policy_version.load(Ordering::Relaxed),
+            usb_enforcing: self.usb_enforcing.load(Ordering::Relaxed),
+            last_scan_at: (last > 0).then_some(last),
+            queue_depth: q.depth(),
+            queue_dropped: if take_dropped { q.take_dropped() } else { 0 },
+            sent_at: now,
+        }
     }
 }
 
@@ -87,6 +122,13 @@ impl Agent {
         let identity: Option<Identity> = state.read("identity.json")?;
         let grants: Grants = state.read("grants.json")?.unwrap_or_default();
         let queue = Queue::open(&cfg.state_dir.join("queue"), cfg.queue_max_bytes)?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(queue),
+            policy_version: AtomicI64::new(0),
+            usb_enforcing: AtomicBool::new(true),
+            last_scan_at: AtomicI64::new(0),
+            heartbeat_seconds: AtomicU64::new(cfg.heartbeat_seconds.max(1)),
+        });
         let rules = RuleSet::parse(BUILT_IN_RULES).map_err(|e| anyhow::anyhow!("built-in floor policy: {e}"))?;
         let mut agent = Self {
             cfg,
@@ -97,9 +139,8 @@ impl Agent {
             rules,
             policies: Vec::new(),
             grants,
-            queue,
+            shared,
             blocked: HashMap::new(),
-            last_scan_at: None,
             next_scan: Instant::now(),
             latencies: Vec::new(),
         };
@@ -140,6 +181,9 @@ impl Agent {
                 }
             })
             .collect();
+        self.shared.policy_version.store(b.version, Ordering::Relaxed);
+        self.shared.usb_enforcing.store(b.usb_enforce, Ordering::Relaxed);
+        self.shared.heartbeat_seconds.store(u64::try_from(b.heartbeat_seconds).unwrap_or(60).max(1), Ordering::Relaxed);
         self.bundle = Some(b);
     }
 
@@ -224,20 +268,20 @@ impl Agent {
 
     fn enqueue(&mut self, body: AgentEventBody) {
         let now_us = self.clock.now_ms().saturating_mul(1000);
-        if let Err(e) = self.queue.push(self.now(), now_us, body) {
+        if let Err(e) = self.shared.queue().push(self.now(), now_us, body) {
             tracing::error!("event lost, queue not writable: {e}");
         }
     }
 
-    /// Runs every SCA policy of the bundle and collects host facts; results are queued.
-    pub async fn scan(&mut self) {
+    /// Starts a run of every SCA policy of the bundle and the host facts on a blocking
+    /// thread (commands may take seconds); the results come back on `done`.
+    fn start_scan(&self, done: mpsc::Sender<ScanDone>) {
         let env = sca::Env {
             root: self.cfg.root.clone(),
             proc_root: self.cfg.proc_root.clone(),
             command_timeout: Duration::from_secs(self.cfg.command_timeout_seconds),
             allow_commands: self.cfg.allow_commands,
         };
-        let policies = self.policies.clone();
         let fenv = bposhield_endpoint::facts::FactsEnv {
             root: self.cfg.root.clone(),
             proc_root: self.cfg.proc_root.clone(),
@@ -245,77 +289,40 @@ impl Agent {
             allow_commands: true,
             command_timeout: Duration::from_secs(self.cfg.command_timeout_seconds),
         };
-        // Commands may take seconds: off the device path's thread.
-        let res = tokio::task::spawn_blocking(move || {
+        let policies = self.policies.clone();
+        tokio::task::spawn_blocking(move || {
             let reports: Vec<_> = policies.iter().map(|p| sca::run(p, &env)).collect();
-            (reports, bposhield_endpoint::facts::collect(&fenv))
-        })
-        .await;
-        if let Ok((reports, mut facts)) = res {
-            for r in reports {
-                self.enqueue(AgentEventBody::Scan(r));
-            }
-            // Since when security updates have been waiting: the first scan that saw
-            // them, kept across restarts, cleared when none are pending.
-            let since: Option<i64> = self.state.read("updates-pending-since.json").ok().flatten();
-            let since = (facts.pending_security_updates > 0).then(|| since.unwrap_or_else(|| self.now()));
-            if let Err(e) = self.state.write("updates-pending-since.json", &since) {
-                tracing::warn!("cannot store update state: {e}");
-            }
-            facts.updates_pending_since = facts.updates_pending_since.or(since);
-            self.enqueue(AgentEventBody::Facts(facts));
-            self.last_scan_at = Some(self.now());
-        }
+            let _ = done.blocking_send(ScanDone { reports, facts: bposhield_endpoint::facts::collect(&fenv) });
+        });
     }
 
-    fn health(&mut self) -> AgentHealth {
-        AgentHealth {
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            policy_version: self.policy_version(),
-            usb_enforcing: self.enforcing(),
-            last_scan_at: self.last_scan_at,
-            queue_depth: self.queue.depth(),
-            queue_dropped: self.queue.take_dropped(),
-            sent_at: self.now(),
+    /// Queues a finished scan's results.
+    fn finish_scan(&mut self, done: ScanDone) {
+        let ScanDone { reports, mut facts } = done;
+        for r in reports {
+            self.enqueue(AgentEventBody::Scan(r));
         }
+        // Since when security updates have been waiting: the first scan that saw them,
+        // kept across restarts, cleared when none are pending.
+        let since: Option<i64> = self.state.read("updates-pending-since.json").ok().flatten();
+        let since = (facts.pending_security_updates > 0).then(|| since.unwrap_or_else(|| self.now()));
+        if let Err(e) = self.state.write("updates-pending-since.json", &since) {
+            tracing::warn!("cannot store update state: {e}");
+        }
+        facts.updates_pending_since = facts.updates_pending_since.or(since);
+        self.enqueue(AgentEventBody::Facts(facts));
+        self.shared.last_scan_at.store(self.now(), Ordering::Relaxed);
     }
 
-    /// One round with the server: ship the queue in batches (an empty one is the
-    /// heartbeat), pull a newer bundle, rotate the credential when due.
-    ///
-    /// # Errors
-    /// When the server cannot be reached or refuses; the queue is then kept.
-    pub async fn sync(&mut self, client: &Client) -> Result<(), ClientError> {
-        let Some(id) = self.identity.clone() else { return Ok(()) };
-        let mut newest = self.policy_version();
-        loop {
-            let batch = self.queue.take_batch(self.cfg.batch_size).map_err(|e| ClientError::Config(e.to_string()))?;
-            let events = batch.as_ref().map(|b| b.events.clone()).unwrap_or_default();
-            let body = AgentBatch { health: self.health(), events };
-            let ack = client.send(&id.credential, &body).await?;
-            newest = newest.max(ack.bundle_version);
-            match batch {
-                Some(b) => self.queue.ack(b).map_err(|e| ClientError::Config(e.to_string()))?,
-                None => break,
-            }
-        }
-        if newest > self.policy_version() || self.bundle.is_none() {
-            self.pull(client, &id).await?;
-        }
-        if self.now() - id.rotated_at >= self.cfg.rotate_days * 86_400 {
-            self.rotate(client, &id).await?;
-        }
-        Ok(())
-    }
-
-    async fn pull(&mut self, client: &Client, id: &Identity) -> Result<(), ClientError> {
-        let signed = client.bundle(&id.credential).await?;
-        match bposhield_endpoint::bundle::verify(&signed, &id.bundle_key, id.host_id, self.now(), self.policy_version())
+    /// Installs a bundle the network task fetched, once it verifies.
+    fn on_bundle(&mut self, signed: &SignedBundle) {
+        let Some(id) = self.identity.clone() else { return };
+        match bposhield_endpoint::bundle::verify(signed, &id.bundle_key, id.host_id, self.now(), self.policy_version())
         {
             Ok(b) => {
                 let changed_enforce = b.usb_enforce != self.enforcing();
                 tracing::info!(version = b.version, "bundle installed");
-                if let Err(e) = self.state.write("bundle.json", &signed) {
+                if let Err(e) = self.state.write("bundle.json", signed) {
                     tracing::error!("cannot store the bundle: {e}");
                 }
                 self.install(b);
@@ -334,19 +341,6 @@ impl Agent {
             }
             Err(e) => tracing::error!("bundle refused: {e}"),
         }
-        Ok(())
-    }
-
-    async fn rotate(&mut self, client: &Client, id: &Identity) -> Result<(), ClientError> {
-        let r = client.rotate(&id.credential).await?;
-        let mut new = id.clone();
-        new.credential = r.credential;
-        new.rotated_at = self.now();
-        // Stored before first use: the server keeps the old credential valid until then.
-        self.state.write("identity.json", &new).map_err(|e| ClientError::Config(e.to_string()))?;
-        self.identity = Some(new);
-        tracing::info!("credential rotated");
-        Ok(())
     }
 
     /// A control-socket request, one line in, one or more lines out.
@@ -381,16 +375,7 @@ impl Agent {
                 "OK scan scheduled\n".into()
             }
             Some("STATUS") => {
-                let h = AgentHealth {
-                    agent_version: env!("CARGO_PKG_VERSION").into(),
-                    policy_version: self.policy_version(),
-                    usb_enforcing: self.enforcing(),
-                    last_scan_at: self.last_scan_at,
-                    queue_depth: self.queue.depth(),
-                    queue_dropped: 0,
-                    sent_at: self.now(),
-                };
-                format!("{}\n", serde_json::to_string(&h).unwrap_or_default())
+                format!("{}\n", serde_json::to_string(&self.shared.health(self.now(), false)).unwrap_or_default())
             }
             _ => "ERR commands: CHALLENGES, UNLOCK <challenge> <code>, SCAN, STATUS\n".into(),
         }
@@ -443,8 +428,23 @@ impl Agent {
         self.start_enforcement()?;
         let (ctl_tx, mut ctl_rx) = mpsc::channel::<Control>(16);
         spawn_control_socket(&self.cfg.control_socket, ctl_tx)?;
-        let client = match (&self.identity, &self.cfg.server_url) {
-            (Some(id), _) => Some(Client::new(&id.server_url, self.cfg.ca_file.as_deref())?),
+        let (bundle_tx, mut bundle_rx) = mpsc::channel::<SignedBundle>(2);
+        let (poke_tx, poke_rx) = mpsc::channel::<()>(1);
+        let (scan_tx, mut scan_rx) = mpsc::channel::<ScanDone>(1);
+        let net = match (&self.identity, &self.cfg.server_url) {
+            (Some(id), _) => {
+                let client = Client::new(&id.server_url, self.cfg.ca_file.as_deref())?;
+                let net = Net {
+                    client,
+                    identity: id.clone(),
+                    state: self.state.clone(),
+                    shared: self.shared.clone(),
+                    clock: self.clock.clone(),
+                    batch_size: self.cfg.batch_size,
+                    rotate_days: self.cfg.rotate_days,
+                };
+                Some(tokio::spawn(net.run(bundle_tx, poke_rx)))
+            }
             (None, Some(url)) => {
                 tracing::warn!(
                     "not enrolled with {url}: run `bposhield-agent enroll`; enforcing the built-in floor policy"
@@ -454,23 +454,18 @@ impl Agent {
             (None, None) => None,
         };
         tokio::pin!(shutdown);
-        let mut next_sync = Instant::now();
-        let mut backoff = Duration::from_secs(1);
+        let mut scanning = false;
         loop {
-            let heartbeat = Duration::from_secs(
-                self.bundle
-                    .as_ref()
-                    .map_or(self.cfg.heartbeat_seconds, |b| u64::try_from(b.heartbeat_seconds).unwrap_or(60).max(1)),
-            );
             let scan_every = Duration::from_secs(
                 self.bundle.as_ref().map_or(3600, |b| u64::try_from(b.scan_interval_seconds).unwrap_or(3600).max(60)),
             );
-            let wake = next_sync.min(self.next_scan);
             tokio::select! {
                 () = &mut shutdown => break,
                 Some((ev, at)) = uevents.recv() => {
                     if ev.is_usb_device_add() {
                         self.on_device(ev.sysfs_name(), Some(at));
+                        // Device events reach the server without waiting for the heartbeat.
+                        let _ = poke_tx.try_send(());
                     } else if ev.action == "remove" && ev.devtype == "usb_device" {
                         self.blocked.remove(ev.sysfs_name());
                     }
@@ -478,30 +473,102 @@ impl Agent {
                 Some(Control::Line(line, reply)) = ctl_rx.recv() => {
                     let _ = reply.send(self.control(&line));
                 }
-                () = tokio::time::sleep_until(wake.into()) => {
-                    if Instant::now() >= self.next_scan {
-                        self.next_scan = Instant::now() + scan_every;
-                        self.scan().await;
-                        next_sync = Instant::now();
-                    }
-                    if Instant::now() >= next_sync {
-                        next_sync = match &client {
-                            Some(c) => match self.sync(c).await {
-                                Ok(()) => { backoff = Duration::from_secs(1); Instant::now() + heartbeat }
-                                Err(e) => {
-                                    tracing::warn!("server sync failed, retrying in {backoff:?}: {e}");
-                                    let at = Instant::now() + backoff;
-                                    backoff = (backoff * 2).min(heartbeat.max(Duration::from_secs(1)));
-                                    at
-                                }
-                            },
-                            None => Instant::now() + heartbeat,
-                        };
-                    }
+                Some(signed) = bundle_rx.recv() => self.on_bundle(&signed),
+                Some(done) = scan_rx.recv() => {
+                    scanning = false;
+                    self.finish_scan(done);
+                    let _ = poke_tx.try_send(());
+                }
+                () = tokio::time::sleep_until(self.next_scan.into()), if !scanning => {
+                    self.next_scan = Instant::now() + scan_every;
+                    scanning = true;
+                    self.start_scan(scan_tx.clone());
                 }
             }
         }
+        if let Some(n) = net {
+            n.abort();
+        }
         let _ = std::fs::remove_file(&self.cfg.control_socket);
+        Ok(())
+    }
+}
+
+/// A finished assessment.
+#[derive(Debug)]
+struct ScanDone {
+    reports: Vec<bposhield_proto::fleet::ScanReport>,
+    facts: bposhield_proto::fleet::HostFacts,
+}
+
+/// The network task: ships the queue, pulls bundles, rotates the credential. It never
+/// holds the queue's lock across a call to the server, so the device loop never waits
+/// for the network.
+struct Net {
+    client: Client,
+    identity: Identity,
+    state: StateDir,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    batch_size: usize,
+    rotate_days: i64,
+}
+
+impl Net {
+    async fn run(mut self, bundles: mpsc::Sender<SignedBundle>, mut poke: mpsc::Receiver<()>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let heartbeat = Duration::from_secs(self.shared.heartbeat_seconds.load(Ordering::Relaxed).max(1));
+            let wait = match self.sync(&bundles).await {
+                Ok(()) => {
+                    backoff = Duration::from_secs(1);
+                    heartbeat
+                }
+                Err(e) => {
+                    tracing::warn!("server sync failed, retrying in {backoff:?}: {e}");
+                    let w = backoff;
+                    backoff = (backoff * 2).min(heartbeat);
+                    w
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                p = poke.recv() => if p.is_none() { return },
+            }
+        }
+    }
+
+    /// One round: ship the queue in batches (an empty batch is the heartbeat), pull a
+    /// newer bundle, rotate the credential when due.
+    async fn sync(&mut self, bundles: &mpsc::Sender<SignedBundle>) -> Result<(), ClientError> {
+        let have = self.shared.policy_version.load(Ordering::Relaxed);
+        let mut newest = have;
+        loop {
+            let batch =
+                self.shared.queue().take_batch(self.batch_size).map_err(|e| ClientError::Config(e.to_string()))?;
+            let events = batch.as_ref().map(|b| b.events.clone()).unwrap_or_default();
+            let body = AgentBatch { health: self.shared.health(self.clock.now(), true), events };
+            let ack = self.client.send(&self.identity.credential, &body).await?;
+            newest = newest.max(ack.bundle_version);
+            match batch {
+                Some(b) => self.shared.queue().ack(b).map_err(|e| ClientError::Config(e.to_string()))?,
+                None => break,
+            }
+        }
+        if newest > have || have == 0 {
+            let signed = self.client.bundle(&self.identity.credential).await?;
+            let _ = bundles.send(signed).await;
+        }
+        if self.clock.now() - self.identity.rotated_at >= self.rotate_days * 86_400 {
+            let r = self.client.rotate(&self.identity.credential).await?;
+            let mut new = self.identity.clone();
+            new.credential = r.credential;
+            new.rotated_at = self.clock.now();
+            // Stored before first use: the server keeps the old credential valid until then.
+            self.state.write("identity.json", &new).map_err(|e| ClientError::Config(e.to_string()))?;
+            self.identity = new;
+            tracing::info!("credential rotated");
+        }
         Ok(())
     }
 }

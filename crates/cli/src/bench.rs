@@ -49,6 +49,9 @@ pub enum BenchCommand {
     /// Recording vault on local disk: encrypt-and-store and read-and-decrypt of a large
     /// file, peak RSS, seek latency, beside a plain copy and `age`.
     Vault(crate::bench_vault::VaultBench),
+    /// Endpoint agent: steady-state RSS, uevent-to-de-authorization latency, a 200-check
+    /// baseline scan; the server's ingest of device events over HTTP.
+    Endpoint(crate::bench_endpoint::EndpointBench),
 }
 
 struct Sample {
@@ -65,6 +68,7 @@ pub async fn run(mut cfg: Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Identity(b) => return crate::bench_identity::run(cfg, b).await,
         BenchCommand::Dlp(b) => return crate::bench_dlp::run(b),
         BenchCommand::Vault(b) => return crate::bench_vault::run(b).await,
+        BenchCommand::Endpoint(b) => return crate::bench_endpoint::run(cfg, b).await,
     };
     let wrk = match client.as_str() {
         "builtin" => None,

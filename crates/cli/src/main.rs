@@ -5,6 +5,7 @@
 mod admin;
 mod bench;
 mod bench_dlp;
+mod bench_endpoint;
 mod bench_identity;
 mod bench_ledger;
 mod bench_vault;
