@@ -31,6 +31,8 @@ pub struct Queue {
     open: Option<(PathBuf, usize)>,
     /// Events dropped for room since the last report.
     dropped: i64,
+    /// Events in the segment files (kept here: health is sent with every batch).
+    depth: i64,
 }
 
 /// A batch taken from the queue: send `events`, then [`Queue::ack`] it.
@@ -47,10 +49,11 @@ impl Queue {
     /// When the directory cannot be created or read.
     pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
-        let mut q = Self { dir: dir.to_path_buf(), max_bytes, last_seq: 0, open: None, dropped: 0 };
+        let mut q = Self { dir: dir.to_path_buf(), max_bytes, last_seq: 0, open: None, dropped: 0, depth: 0 };
         for seg in q.segments()? {
             for e in read_segment(&seg) {
                 q.last_seq = q.last_seq.max(e.seq);
+                q.depth += 1;
             }
         }
         Ok(q)
@@ -87,6 +90,7 @@ impl Queue {
         f.write_all(&line)?;
         f.sync_data()?;
         self.last_seq = seq;
+        self.depth += 1;
         self.open = Some((path, n + 1));
         self.enforce_bound()?;
         Ok(seq)
@@ -100,7 +104,9 @@ impl Queue {
                 return Ok(());
             }
             let oldest = &segs[0];
-            self.dropped += read_segment(oldest).len() as i64;
+            let n = read_segment(oldest).len() as i64;
+            self.dropped += n;
+            self.depth -= n;
             fs::remove_file(oldest)?;
             if self.open.as_ref().is_some_and(|(p, _)| p == oldest) {
                 self.open = None;
@@ -111,7 +117,7 @@ impl Queue {
     /// Events waiting.
     #[must_use]
     pub fn depth(&self) -> i64 {
-        self.segments().unwrap_or_default().iter().map(|p| read_segment(p).len() as i64).sum()
+        self.depth
     }
 
     /// Events dropped for room since the last call; resets the count.
@@ -144,6 +150,7 @@ impl Queue {
     /// # Errors
     /// When a segment cannot be removed (it is then sent again, harmlessly).
     pub fn ack(&mut self, batch: Batch) -> std::io::Result<()> {
+        self.depth = (self.depth - batch.events.len() as i64).max(0);
         for seg in batch.segments {
             match fs::remove_file(&seg) {
                 Ok(()) => {}

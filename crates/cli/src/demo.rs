@@ -127,6 +127,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     services::import_users(state, &ctx, &bulk, &hash).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::demo_identity::seed(state, &org.people, SEED).await?;
     crate::demo_recordings::seed(state, &org, SEED).await?;
+    bposhield_server::fleet::demo::seed_demo_fleet(state, 120, state.clock.now()).await?;
     services::evaluate_controls(state, &ctx).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     state.store.after_bulk_load().await?;
     eprintln!("Seeded in {:.1} s.", started.elapsed().as_secs_f64());
@@ -162,6 +163,9 @@ fn print_sign_ins(state: &AppState, seeded: bool) {
     println!("  head.acme may play their own team's and process's, with a reason, at");
     println!("  /api/v1/recordings/{{id}}/media?reason=...; iso and auditor see the findings and");
     println!("  the access log in the ledger, never the media (docs/recordings.md).");
+    println!();
+    println!("  Endpoint fleet: 120 simulated hosts (marked so) with baseline results and USB");
+    println!("  device events at /fleet; iso and itadmin decide exceptions there (docs/fleet.md).");
     println!();
 }
 

@@ -6,7 +6,7 @@
 //! List pages authorize against [`Resource::Any`] and then narrow the rows with
 //! [`visibility`], so a team manager's people list only ever holds their team.
 
-use bposhield_proto::{PersonId, ProcessId, Role, Scope, SiteId, TeamId, UserId};
+use bposhield_proto::{HostId, PersonId, ProcessId, Role, Scope, SiteId, TeamId, UserId};
 use serde::Serialize;
 
 /// Everything a caller can ask to do. Routes map one-to-one onto these.
@@ -71,11 +71,24 @@ pub enum Action {
     RecordingsAdmin,
     /// Set and release legal holds on recordings.
     RecordingsHold,
+    /// See the endpoint fleet: hosts, compliance, device events, policies, exceptions.
+    FleetView,
+    /// Run the fleet: enrollment tokens, USB and SCA policies, their assignments, and
+    /// per-scope settings (USB enforcement, scan and heartbeat intervals).
+    FleetAdmin,
+    /// Ask for a time-bound USB device exception for a host.
+    FleetExceptionRequest,
+    /// Approve or reject exception requests (never one's own) and issue offline
+    /// response codes.
+    FleetExceptionApprove,
+    /// What an enrolled host does with its own credential: pull its bundle, rotate its
+    /// credential, report events. No user role holds it (see [`Actor::host`]).
+    FleetReport,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 32] = [
         Action::DashboardView,
         Action::ControlsView,
         Action::ControlsEvaluate,
@@ -103,6 +116,11 @@ impl Action {
         Action::RecordingsIngest,
         Action::RecordingsAdmin,
         Action::RecordingsHold,
+        Action::FleetView,
+        Action::FleetAdmin,
+        Action::FleetExceptionRequest,
+        Action::FleetExceptionApprove,
+        Action::FleetReport,
     ];
 
     /// Dotted name used in audit events, e.g. `people.edit`.
@@ -136,6 +154,11 @@ impl Action {
             Action::RecordingsIngest => "recordings.ingest",
             Action::RecordingsAdmin => "recordings.admin",
             Action::RecordingsHold => "recordings.hold",
+            Action::FleetView => "fleet.view",
+            Action::FleetAdmin => "fleet.admin",
+            Action::FleetExceptionRequest => "fleet.exception_request",
+            Action::FleetExceptionApprove => "fleet.exception_approve",
+            Action::FleetReport => "fleet.report",
         }
     }
 
@@ -158,6 +181,10 @@ impl Action {
                 | Action::RecordingsIngest
                 | Action::RecordingsAdmin
                 | Action::RecordingsHold
+                | Action::FleetAdmin
+                | Action::FleetExceptionRequest
+                | Action::FleetExceptionApprove
+                | Action::FleetReport
         )
     }
 }
@@ -201,6 +228,17 @@ pub fn allowed_roles(action: Action) -> &'static [Role] {
         Action::RecordingsAdmin => &[SecurityOfficer, ProcessHead],
         // Legal holds are security's call, set and released with a reason.
         Action::RecordingsHold => &[SecurityOfficer],
+        // Hosts sit at a site and optionally a process, never in a team: the fleet
+        // module reads a team-scoped grant as covering the hosts of the team's process
+        // (`bposhield_server::fleet::HostScope`). Executives read the R1/R4 controls on
+        // the dashboard, not host by host.
+        Action::FleetView => &[TeamManager, ProcessHead, SecurityOfficer, ItAdmin, Auditor],
+        Action::FleetAdmin => &[SecurityOfficer, ItAdmin],
+        // The floor's managers ask; security or IT decide (never the requester).
+        Action::FleetExceptionRequest => &[TeamManager, ProcessHead, SecurityOfficer, ItAdmin],
+        Action::FleetExceptionApprove => &[SecurityOfficer, ItAdmin],
+        // Hosts are not users: only a host credential carries this (see `authorize`).
+        Action::FleetReport => &[],
     }
 }
 
@@ -246,6 +284,23 @@ pub struct Actor {
     pub person_id: Option<PersonId>,
     /// Effective grants (for a token: the token's grants, already intersected with the user's).
     pub grants: Vec<(Role, Scope)>,
+    /// Set when the caller is an enrolled endpoint presenting its host credential, not
+    /// a user: it holds no grants and may do [`Action::FleetReport`] and nothing else.
+    pub host: Option<HostId>,
+}
+
+impl Actor {
+    /// A user with these grants.
+    #[must_use]
+    pub fn user(user_id: UserId, person_id: Option<PersonId>, grants: Vec<(Role, Scope)>) -> Self {
+        Self { user_id, person_id, grants, host: None }
+    }
+
+    /// An enrolled host (its credential authenticated it).
+    #[must_use]
+    pub fn host(host: HostId) -> Self {
+        Self { user_id: UserId(host.0), person_id: None, grants: Vec::new(), host: Some(host) }
+    }
 }
 
 /// The outcome of [`authorize`].
@@ -266,6 +321,15 @@ impl Decision {
 /// Decides one request. Pure: same inputs, same answer.
 #[must_use]
 pub fn authorize(actor: &Actor, action: Action, resource: Resource) -> Decision {
+    // A host reports about itself (the handlers act on the authenticated host only) and
+    // does nothing else; no user grant reaches the host-only action.
+    if actor.host.is_some() {
+        return if action == Action::FleetReport && resource == Resource::Any {
+            Decision::Allow
+        } else {
+            Decision::Deny(format!("a host credential does not allow {}", action.as_str()))
+        };
+    }
     let roles = allowed_roles(action);
     let holds = |role: Role| actor.grants.iter().filter(move |(r, _)| *r == role);
     let ok = roles.iter().any(|&role| {
@@ -332,7 +396,7 @@ mod tests {
     use uuid::Uuid;
 
     fn actor(grants: &[(Role, Scope)]) -> Actor {
-        Actor { user_id: UserId(Uuid::nil()), person_id: None, grants: grants.to_vec() }
+        Actor::user(UserId(Uuid::nil()), None, grants.to_vec())
     }
     fn ids() -> (SiteId, ProcessId, TeamId) {
         (SiteId(Uuid::from_u128(1)), ProcessId(Uuid::from_u128(2)), TeamId(Uuid::from_u128(3)))
@@ -377,6 +441,25 @@ mod tests {
             assert!(authorize(&a, Action::RecordingsView, Resource::Any).is_allow());
             assert!(!authorize(&a, Action::RecordingsPlay, Resource::Any).is_allow());
         }
+    }
+
+    #[test]
+    fn hosts_only_report_and_users_never_do() {
+        let host = Actor::host(HostId(Uuid::from_u128(5)));
+        for action in Action::ALL {
+            let want = action == Action::FleetReport;
+            assert_eq!(authorize(&host, action, Resource::Any).is_allow(), want, "{action:?}");
+            assert!(!authorize(&host, action, Resource::Global).is_allow());
+        }
+        for role in Role::ALL {
+            let a = actor(&[(role, Scope::Global)]);
+            assert!(!authorize(&a, Action::FleetReport, Resource::Any).is_allow(), "{role}");
+        }
+        // Requesters are never the only approvers: approvers are a subset of requesters'
+        // peers, and auditors only look.
+        let auditor = actor(&[(Role::Auditor, Scope::Global)]);
+        assert!(authorize(&auditor, Action::FleetView, Resource::Any).is_allow());
+        assert!(!authorize(&auditor, Action::FleetExceptionRequest, Resource::Any).is_allow());
     }
 
     #[test]

@@ -35,6 +35,49 @@ pub struct Facts {
     pub identity: Option<IdentityFacts>,
     /// The recordings' state; `None` when not measured.
     pub recordings: Option<RecordingFacts>,
+    /// The endpoint fleet's state; `None` when not measured.
+    pub fleet: Option<FleetFacts>,
+}
+
+/// What the fleet checks read (risks R1 and R4), gathered by the server from what the
+/// agents reported. Ids, the process (or site) code each host counts under, numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetFacts {
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// Every enrolled host that is not retired.
+    pub hosts: Vec<FleetHostFacts>,
+    /// Storage-like devices (mass storage, MTP/PTP, wireless) blocked in the last 7
+    /// days, per process code: `(code, devices)`.
+    pub blocked_storage_7d: Vec<(String, u64)>,
+    /// USB exceptions in force now (approved ones and offline codes): `(id, expires at)`.
+    pub active_exceptions: Vec<(String, i64)>,
+    /// A host silent for longer than this (seconds) is not reporting.
+    pub not_reporting_after: i64,
+    /// The lowest acceptable baseline score (0-100).
+    pub min_score: i64,
+    /// Security updates may be pending at most this long (seconds).
+    pub updates_grace: i64,
+}
+
+/// One host, as the fleet checks see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetHostFacts {
+    pub id: String,
+    /// The code of the host's process (its site's when it has none).
+    pub unit: String,
+    /// When the host last reported (batch or heartbeat); `None`: never since enrollment.
+    pub last_seen: Option<i64>,
+    /// Whether the agent said it enforces USB policy in its last report.
+    pub usb_enforcing: bool,
+    /// The latest score per SCA policy run on the host: `(policy id, score)`.
+    pub scores: Vec<(String, i64)>,
+    /// Checks marked critical that fail now: `policy id:check id`.
+    pub critical_failing: Vec<String>,
+    /// Whether the host has reported its facts (packages, updates…).
+    pub has_facts: bool,
+    pub pending_security_updates: i64,
+    pub updates_pending_since: Option<i64>,
 }
 
 /// What the recording checks read (risk R2), gathered by the server. Ids only.
@@ -120,6 +163,30 @@ pub struct ControlDef {
 #[must_use]
 pub fn registry() -> &'static [ControlDef] {
     &[
+        ControlDef {
+            id: "CTL-R1-001",
+            risk: Risk::R1,
+            title: "Every host enforces the USB policy and reports",
+            description: "Every enrolled desktop and server runs bposhield-agent with USB enforcement on (new devices blocked unless a rule or an approved exception allows them) and has reported within the not-reporting window (fleet.not_reporting_hours). A host with enforcement off, or silent, can take a pen drive unseen. Target: 0 failing hosts.",
+            owner: Role::SecurityOfficer,
+            check: check_usb_enforced,
+        },
+        ControlDef {
+            id: "CTL-R1-002",
+            risk: Risk::R1,
+            title: "Blocked storage devices this week, by process",
+            description: "Pen drives, phones (MTP), cameras (PTP) and wireless adapters the agents blocked in the last 7 days, per process unit. A signal to act on (who keeps plugging a pen drive in?) rather than a target: the control passes and its evidence carries the counts; the device events timeline names hosts and devices.",
+            owner: Role::SecurityOfficer,
+            check: check_blocked_storage,
+        },
+        ControlDef {
+            id: "CTL-R1-003",
+            risk: Risk::R1,
+            title: "USB exceptions in force, and those expiring",
+            description: "Approved device exceptions and offline response codes in force now, and those expiring within 24 hours. Every exception is time-bound (at most 7 days) and approved by security or IT, never by its requester; the evidence lists the ones about to lapse so nobody is surprised at the desk.",
+            owner: Role::SecurityOfficer,
+            check: check_usb_exceptions,
+        },
         ControlDef {
             id: "CTL-R2-001",
             risk: Risk::R2,
@@ -239,6 +306,38 @@ pub fn registry() -> &'static [ControlDef] {
             description: "Enabled users holding platform_admin, security_officer or it_admin must have TOTP enrolled.",
             owner: Role::SecurityOfficer,
             check: check_privileged_mfa,
+        },
+        ControlDef {
+            id: "CTL-R4-002",
+            risk: Risk::R4,
+            title: "Every host meets its baselines",
+            description: "Each host's latest result of every SCA baseline assigned to it (call-floor desktop, server) scores at least fleet.min_baseline_score (default 80: passed checks over applicable ones). Target: 0 hosts below.",
+            owner: Role::ItAdmin,
+            check: check_baseline_scores,
+        },
+        ControlDef {
+            id: "CTL-R4-003",
+            risk: Risk::R4,
+            title: "No critical baseline check failing, by process",
+            description: "Checks a baseline marks critical (screen lock, firewall, no USB storage, SSH root login…) pass on every host. Evidence counts the failing hosts per process unit.",
+            owner: Role::ItAdmin,
+            check: check_critical_checks,
+        },
+        ControlDef {
+            id: "CTL-R4-004",
+            risk: Risk::R4,
+            title: "Security updates installed within N days",
+            description: "No host has had security updates pending for longer than fleet.updates_overdue_days (default 14), as its package manager reports them.",
+            owner: Role::ItAdmin,
+            check: check_updates,
+        },
+        ControlDef {
+            id: "CTL-R4-005",
+            risk: Risk::R4,
+            title: "Every host reported within 24 hours",
+            description: "A host whose agent has not reported within fleet.not_reporting_hours (default 24) has unknown configuration: stopped agent, unplugged machine or tampering. Target: 0.",
+            owner: Role::ItAdmin,
+            check: check_hosts_reporting,
         },
         ControlDef {
             id: "CTL-R5-001",
@@ -404,6 +503,146 @@ fn check_recording_storage(f: &Facts) -> (ControlStatus, Evidence) {
         "vault",
         checks.iter().filter_map(|(what, ok)| ok.map(|ok| (*what, ok))),
         "are open to other accounts",
+    )
+}
+
+/// The fleet facts, or "not measured" when there is no host yet.
+fn fleet(f: &Facts) -> Result<&FleetFacts, (ControlStatus, Evidence)> {
+    match &f.fleet {
+        Some(x) if !x.hosts.is_empty() => Ok(x),
+        Some(_) => Err(not_measured("No host is enrolled yet.")),
+        None => Err(not_measured("The fleet has not been measured yet.")),
+    }
+}
+
+fn reporting(x: &FleetFacts, h: &FleetHostFacts) -> bool {
+    h.last_seen.is_some_and(|t| x.now - t <= x.not_reporting_after)
+}
+
+/// `CODE n, CODE m` of counts per unit, largest first.
+fn per_unit(mut counts: Vec<(String, u64)>) -> String {
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.iter().map(|(u, n)| format!("{u} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn count_units<'a>(units: impl Iterator<Item = &'a str>) -> Vec<(String, u64)> {
+    let mut m: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for u in units {
+        *m.entry(u).or_default() += 1;
+    }
+    m.into_iter().map(|(u, n)| (u.to_owned(), n)).collect()
+}
+
+fn check_usb_enforced(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (status, mut e) = judge(
+        "hosts",
+        "host",
+        x.hosts.iter().map(|h| (h.id.as_str(), h.usb_enforcing && reporting(x, h))),
+        "have USB enforcement off or are not reporting",
+    );
+    let off = x.hosts.iter().filter(|h| !h.usb_enforcing).count();
+    let silent = x.hosts.iter().filter(|h| !reporting(x, h)).count();
+    if e.failing > 0 {
+        e.summary.push_str(&format!(" Enforcement off: {off}; not reporting: {silent}."));
+    }
+    (status, e)
+}
+
+fn check_blocked_storage(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let total: u64 = x.blocked_storage_7d.iter().map(|(_, n)| n).sum();
+    let summary = if total == 0 {
+        "No storage device was blocked in the last 7 days.".to_owned()
+    } else {
+        format!("{total} storage devices blocked in the last 7 days: {}.", per_unit(x.blocked_storage_7d.clone()))
+    };
+    (ControlStatus::Pass, Evidence { summary, checked: total, ..Evidence::default() })
+}
+
+fn check_usb_exceptions(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let active: Vec<&(String, i64)> = x.active_exceptions.iter().filter(|(_, until)| *until > x.now).collect();
+    let expiring: Vec<&&(String, i64)> = active.iter().filter(|(_, until)| *until - x.now <= 86_400).collect();
+    let summary = format!("{} USB exceptions in force; {} expire within 24 h.", active.len(), expiring.len());
+    let ids = expiring.iter().take(MAX_EVIDENCE_IDS).map(|(id, _)| format!("exception:{id}")).collect();
+    (ControlStatus::Pass, Evidence { summary, checked: active.len() as u64, failing: 0, failing_ids: ids })
+}
+
+fn check_baseline_scores(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let min = x.min_score;
+    judge(
+        "assessed hosts",
+        "host",
+        x.hosts
+            .iter()
+            .filter(|h| !h.scores.is_empty())
+            .map(|h| (h.id.as_str(), h.scores.iter().all(|(_, s)| *s >= min))),
+        &format!("score below {min} on a baseline"),
+    )
+}
+
+fn check_critical_checks(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let assessed = || x.hosts.iter().filter(|h| !h.scores.is_empty());
+    let (status, mut e) = judge(
+        "assessed hosts",
+        "host",
+        assessed().map(|h| (h.id.as_str(), h.critical_failing.is_empty())),
+        "fail a critical check",
+    );
+    if e.failing > 0 {
+        let units = count_units(assessed().filter(|h| !h.critical_failing.is_empty()).map(|h| h.unit.as_str()));
+        e.summary.push_str(&format!(" By process: {}.", per_unit(units)));
+    }
+    (status, e)
+}
+
+fn check_updates(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let days = x.updates_grace / 86_400;
+    judge(
+        "hosts reporting their updates",
+        "host",
+        x.hosts.iter().filter(|h| h.has_facts).map(|h| {
+            let overdue = h.pending_security_updates > 0
+                && h.updates_pending_since.is_some_and(|since| x.now - since > x.updates_grace);
+            (h.id.as_str(), !overdue)
+        }),
+        &format!("have had security updates pending for more than {days} days"),
+    )
+}
+
+fn check_hosts_reporting(f: &Facts) -> (ControlStatus, Evidence) {
+    let x = match fleet(f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let hours = x.not_reporting_after / 3600;
+    judge(
+        "hosts",
+        "host",
+        x.hosts.iter().map(|h| (h.id.as_str(), reporting(x, h))),
+        &format!("have not reported for {hours} h"),
     )
 }
 
@@ -725,6 +964,78 @@ mod tests {
         assert_eq!(worst([Pass, Fail].into_iter()), Fail);
         assert_eq!(worst([NotMeasured].into_iter()), NotMeasured);
         assert_eq!(worst([].into_iter()), NotMeasured);
+    }
+
+    #[test]
+    fn fleet_controls() {
+        use ControlStatus::*;
+        let now = 10_000_000;
+        let host = |id: &str, unit: &str| FleetHostFacts {
+            id: id.into(),
+            unit: unit.into(),
+            last_seen: Some(now - 60),
+            usb_enforcing: true,
+            scores: vec![("desk".into(), 90)],
+            has_facts: true,
+            ..Default::default()
+        };
+        let good = FleetFacts {
+            now,
+            hosts: vec![host("h1", "ACME"), host("h2", "ZEN")],
+            blocked_storage_7d: vec![("ACME".into(), 3), ("ZEN".into(), 5)],
+            active_exceptions: vec![
+                ("e1".into(), now + 3600),
+                ("e2".into(), now + 3 * 86_400),
+                ("old".into(), now - 1),
+            ],
+            not_reporting_after: 86_400,
+            min_score: 80,
+            updates_grace: 14 * 86_400,
+        };
+        let run = |x: &FleetFacts| {
+            let f = Facts { fleet: Some(x.clone()), ..Facts::default() };
+            [
+                check_usb_enforced(&f).0,
+                check_blocked_storage(&f).0,
+                check_usb_exceptions(&f).0,
+                check_baseline_scores(&f).0,
+                check_critical_checks(&f).0,
+                check_updates(&f).0,
+                check_hosts_reporting(&f).0,
+            ]
+        };
+        assert_eq!(run(&good), [Pass; 7]);
+        let f = Facts { fleet: Some(good.clone()), ..Facts::default() };
+        let e = check_blocked_storage(&f).1;
+        assert!(e.summary.contains("8 storage devices") && e.summary.contains("ZEN 5, ACME 3"), "{}", e.summary);
+        let e = check_usb_exceptions(&f).1;
+        assert_eq!((e.checked, e.failing_ids.clone()), (2, vec!["exception:e1".to_owned()]), "{}", e.summary);
+
+        let mut bad = good.clone();
+        bad.hosts[0].usb_enforcing = false;
+        bad.hosts[1].last_seen = Some(now - 2 * 86_400);
+        bad.hosts[1].scores = vec![("desk".into(), 79)];
+        bad.hosts[1].critical_failing = vec!["desk:3".into()];
+        bad.hosts[0].pending_security_updates = 4;
+        bad.hosts[0].updates_pending_since = Some(now - 15 * 86_400);
+        assert_eq!(run(&bad), [Fail, Pass, Pass, Fail, Fail, Fail, Fail]);
+        let f = Facts { fleet: Some(bad), ..Facts::default() };
+        let e = check_critical_checks(&f).1;
+        assert_eq!(e.failing_ids, ["host:h2"]);
+        assert!(e.summary.contains("By process: ZEN 1"), "{}", e.summary);
+        assert!(check_usb_enforced(&f).1.summary.contains("Enforcement off: 1; not reporting: 1"));
+
+        // Nothing enrolled, or never measured: not measured, never a pass by default.
+        let empty = Facts { fleet: Some(FleetFacts::default()), ..Facts::default() };
+        assert_eq!(check_usb_enforced(&empty).0, NotMeasured);
+        assert_eq!(check_baseline_scores(&Facts::default()).0, NotMeasured);
+        // Enrolled but never scanned: the baseline checks have nothing to judge.
+        let unscanned = Facts {
+            fleet: Some(FleetFacts { hosts: vec![FleetHostFacts { id: "h".into(), ..Default::default() }], ..good }),
+            ..Facts::default()
+        };
+        assert_eq!(check_baseline_scores(&unscanned).0, NotMeasured);
+        assert_eq!(check_hosts_reporting(&unscanned).0, Fail);
     }
 
     #[test]

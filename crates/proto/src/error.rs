@@ -106,6 +106,15 @@ codes! {
     VaultUnavailable = ("BPS-REC-0005", 503, "Recording vault unavailable"),
     VaultIntegrity = ("BPS-REC-0006", 500, "A stored recording failed its integrity check"),
     RecordingDownloadDisabled = ("BPS-REC-0007", 403, "Downloads are disabled for this process"),
+    // Endpoint fleet (R1, R4).
+    FleetEnrollTokenInvalid = ("BPS-FLT-0001", 401, "Enrollment token unknown, expired, revoked or used up"),
+    FleetHostCredentialInvalid = ("BPS-FLT-0002", 401, "Host credential unknown or retired"),
+    FleetPolicyInvalid = ("BPS-FLT-0003", 400, "Policy text does not parse"),
+    FleetSelfApproval = ("BPS-FLT-0004", 403, "An exception cannot be decided by its requester"),
+    FleetExceptionDecided = ("BPS-FLT-0005", 409, "The exception was already decided"),
+    FleetChallengeInvalid = ("BPS-FLT-0006", 422, "Offline challenge malformed or expired"),
+    FleetChallengeAmbiguous = ("BPS-FLT-0007", 409, "The challenge matches several hosts; name the host"),
+    FleetUnknownHost = ("BPS-FLT-0008", 404, "No such host"),
     // Last resort; every occurrence is a bug to fix.
     Internal = ("BPS-GEN-0001", 500, "Internal error"),
 }

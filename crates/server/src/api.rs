@@ -211,6 +211,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::ledger::api::LedgerApi::openapi());
     doc.merge(crate::identity::api::IdentityApi::openapi());
     doc.merge(crate::recordings::api::RecordingsApi::openapi());
+    doc.merge(crate::fleet::agent::AgentApi::openapi());
+    doc.merge(crate::fleet::api::FleetApi::openapi());
     doc
 }
 

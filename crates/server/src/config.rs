@@ -35,6 +35,49 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub identity: IdentityConfig,
     pub vault: VaultConfig,
+    pub fleet: FleetConfig,
+}
+
+/// The endpoint fleet: what `bposhield-agent` hosts receive and how they are judged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// The Ed25519 seed that signs policy bundles; empty means
+    /// `<data_dir>/fleet-bundle.key`, created (mode 0600) at first use. Agents pin its
+    /// public key at enrollment; replicas must share the file.
+    pub bundle_key_path: String,
+    /// Hours a signed bundle stays valid; an agent keeps enforcing its last good one
+    /// after that, but refuses a stale bundle offered again.
+    pub bundle_valid_hours: i64,
+    /// Defaults of the per-scope settings: seconds between SCA scans and between
+    /// heartbeats (and bundle checks).
+    pub scan_interval_seconds: i64,
+    pub heartbeat_seconds: i64,
+    /// Largest batch an agent may send, in bytes and in events.
+    pub max_batch_bytes: usize,
+    pub max_batch_events: usize,
+    /// A host silent for this many hours counts as not reporting (controls R1, R4).
+    pub not_reporting_hours: i64,
+    /// A baseline result below this score (0-100) fails control CTL-R4-002.
+    pub min_baseline_score: i64,
+    /// Security updates pending for more than this many days fail control CTL-R4-004.
+    pub updates_overdue_days: i64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            bundle_key_path: String::new(),
+            bundle_valid_hours: 168,
+            scan_interval_seconds: 3600,
+            heartbeat_seconds: 60,
+            max_batch_bytes: 16 * 1024 * 1024,
+            max_batch_events: 10_000,
+            not_reporting_hours: 24,
+            min_baseline_score: 80,
+            updates_overdue_days: 14,
+        }
+    }
 }
 
 /// The recording vault: where encrypted recordings live and the keys that wrap them.
@@ -205,6 +248,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             identity: IdentityConfig::default(),
             vault: VaultConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -251,6 +295,7 @@ impl std::fmt::Debug for Config {
             .field("ledger", &self.ledger)
             .field("identity", &self.identity)
             .field("vault", &self.vault)
+            .field("fleet", &self.fleet)
             .finish()
     }
 }
@@ -438,6 +483,23 @@ impl Config {
                 "vault.segment_kib must be 64..=1024 and vault.purge_every_seconds at least 5".into(),
             ));
         }
+        let f = &self.fleet;
+        if !(1..=8760).contains(&f.bundle_valid_hours)
+            || !(60..=604_800).contains(&f.scan_interval_seconds)
+            || !(10..=86_400).contains(&f.heartbeat_seconds)
+            || f.max_batch_bytes < 64 * 1024
+            || !(1..=1_000_000).contains(&f.max_batch_events)
+            || !(1..=8760).contains(&f.not_reporting_hours)
+            || !(0..=100).contains(&f.min_baseline_score)
+            || !(1..=3650).contains(&f.updates_overdue_days)
+        {
+            return Err(ConfigError::Invalid(
+                "fleet: bundle_valid_hours 1..=8760, scan_interval_seconds 60..=604800, heartbeat_seconds 10..=86400, \
+                 max_batch_bytes >= 65536, max_batch_events 1..=1000000, not_reporting_hours 1..=8760, \
+                 min_baseline_score 0..=100, updates_overdue_days 1..=3650"
+                    .into(),
+            ));
+        }
         let url = &self.vault.blob_url;
         if !(url.is_empty() || url == "file:" || url.starts_with("file:///") || url.starts_with("s3://")) {
             return Err(ConfigError::Invalid(
@@ -471,6 +533,16 @@ impl Config {
         };
         bposhield_vault::Vault::open_url(&self.vault.blob_url, &self.data_dir, keys)?
             .with_segment(self.vault.segment_kib * 1024)
+    }
+
+    /// The fleet's bundle-signing seed file.
+    #[must_use]
+    pub fn fleet_key_path(&self) -> PathBuf {
+        if self.fleet.bundle_key_path.is_empty() {
+            self.data_dir.join("fleet-bundle.key")
+        } else {
+            PathBuf::from(&self.fleet.bundle_key_path)
+        }
     }
 
     /// The ledger signing key file.

@@ -59,12 +59,25 @@ impl Auth {
     }
 }
 
+/// An enrolled endpoint that presented its host credential (`bpa_…`). Hosts are not
+/// users: the actor holds no grants and `authorize` lets it do `FleetReport` only.
+#[derive(Debug, Clone)]
+pub struct HostAuth {
+    pub actor: Actor,
+    pub host: bposhield_store::fleet::HostAuthRow,
+}
+
+/// Prefix of host credentials.
+pub const HOST_CREDENTIAL_PREFIX: &str = "bpa_";
+
 /// Per-request context, available to every handler as an extractor.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub request_id: String,
     pub ip: Option<String>,
     pub auth: Option<Auth>,
+    /// Set instead of `auth` when an enrolled host calls with its credential.
+    pub host: Option<HostAuth>,
     /// Path of the request (for sign-in redirects).
     pub path: String,
     /// A session cookie was presented but had expired.
@@ -74,14 +87,15 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// `user:<id>`, `token:<id>` or `anonymous`, for audit events.
+    /// `user:<id>`, `token:<id>`, `host:<id>` or `anonymous`, for audit events.
     #[must_use]
     pub fn actor_ref(&self) -> String {
-        match &self.auth {
-            Some(Auth { via: Via::Token(t), .. }) => format!("token:{t}"),
-            Some(a) => format!("user:{}", a.user.id),
-            None if self.system => "system".into(),
-            None => "anonymous".into(),
+        match (&self.auth, &self.host) {
+            (Some(Auth { via: Via::Token(t), .. }), _) => format!("token:{t}"),
+            (Some(a), _) => format!("user:{}", a.user.id),
+            (None, Some(h)) => format!("host:{}", h.host.id),
+            (None, None) if self.system => "system".into(),
+            (None, None) => "anonymous".into(),
         }
     }
 
@@ -97,6 +111,7 @@ impl Ctx {
             request_id: request_id.to_owned(),
             ip: None,
             auth: None,
+            host: None,
             path: String::new(),
             session_expired: false,
             system: true,
@@ -113,6 +128,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
 /// An extractor that requires an authenticated caller.
 pub struct Authed(pub Ctx, pub Auth);
+
+/// An extractor that requires an enrolled host's credential.
+pub struct HostAuthed(pub Ctx, pub HostAuth);
+
+impl<S: Send + Sync> FromRequestParts<S> for HostAuthed {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, AppError> {
+        let ctx = Ctx::from_request_parts(parts, s).await?;
+        let host = ctx
+            .host
+            .clone()
+            .ok_or_else(|| AppError::new(ErrorCode::NotAuthenticated, "present the host credential"))?;
+        Ok(HostAuthed(ctx, host))
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Authed {
     type Rejection = AppError;
@@ -252,6 +282,7 @@ pub async fn context_mw(State(state): State<AppState>, mut req: Request, next: N
         request_id: request_id.clone(),
         ip,
         auth: None,
+        host: None,
         path: path.clone(),
         session_expired: false,
         system: false,
@@ -319,6 +350,13 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
         headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     {
         let token_hash = secret_hash(bearer.trim());
+        if bearer.trim().starts_with(HOST_CREDENTIAL_PREFIX) {
+            let host = state.store.fleet_host_by_credential(&token_hash).await?.ok_or_else(|| {
+                AppError::new(ErrorCode::FleetHostCredentialInvalid, "unknown or retired host credential; enroll again")
+            })?;
+            ctx.host = Some(HostAuth { actor: Actor::host(host.id), host });
+            return Ok(());
+        }
         if let Some(auth) = state.auth_cache.get(&token_hash, now) {
             ctx.auth = Some(auth);
             return Ok(());
@@ -346,7 +384,7 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
             state.store.touch_token(info.id, now).await?;
         }
         let auth = Auth {
-            actor: Actor { user_id: user.id, person_id: user.person_id, grants },
+            actor: Actor::user(user.id, user.person_id, grants),
             user,
             via: Via::Token(info.id),
             needs_enrolment: false,
@@ -382,7 +420,7 @@ async fn resolve_auth(state: &AppState, headers: &HeaderMap, ctx: &mut Ctx) -> R
         let needs_enrolment =
             !user.totp_enabled && grants.iter().any(|(r, _)| state.config.auth.require_totp_roles.contains(r));
         ctx.auth = Some(Auth {
-            actor: Actor { user_id: user.id, person_id: user.person_id, grants },
+            actor: Actor::user(user.id, user.person_id, grants),
             user,
             via: Via::Session { id_hash, csrf: s.csrf, mfa_pending: s.mfa_pending },
             needs_enrolment,

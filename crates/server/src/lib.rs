@@ -13,6 +13,7 @@ pub mod audit;
 pub mod config;
 pub mod ctx;
 pub mod error;
+pub mod fleet;
 pub mod identity;
 pub mod jobs;
 pub mod ledger;
@@ -54,6 +55,8 @@ pub struct Inner {
     pub identity: identity::Runtime,
     /// The recording vault, opened on first use ([`AppState::vault`]).
     pub vault_slot: recordings::VaultSlot,
+    /// The fleet's bundle-signing key, loaded on first use ([`AppState::fleet_keys`]).
+    pub fleet_keys_slot: fleet::KeySlot,
 }
 
 impl std::ops::Deref for AppState {
@@ -89,6 +92,7 @@ impl AppState {
             verify_runner: ledger::VerifyRunner::default(),
             identity: identity::Runtime::default(),
             vault_slot: recordings::VaultSlot::default(),
+            fleet_keys_slot: fleet::KeySlot::default(),
         })))
     }
 
@@ -142,6 +146,8 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     // whole interval after a start, a seeding or an import. Read-only commands such as
     // `ledger verify` never sign.
     state.checkpointer.publish_head().await?;
+    // The shipped floor USB policy and baselines, installed on a fresh database.
+    fleet::ensure_builtin_policies(&state).await.map_err(|e| anyhow::anyhow!("fleet built-in policies: {e}"))?;
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     jobs::spawn(state.clone());

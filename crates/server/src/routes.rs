@@ -26,6 +26,10 @@ pub enum Access {
     Public,
     /// A signed-in caller allowed to perform the action.
     Signed(Action),
+    /// An enrolled host presenting its credential (`bpa_…`), for the agent API. The
+    /// same `authorize` decides: only a host principal holds the action, so users of
+    /// every role are refused (403) and a caller without credentials gets 401.
+    Host(Action),
 }
 
 /// One registered route.
@@ -105,6 +109,9 @@ fn build(state: AppState) -> Routes {
     let r = crate::identity::web::routes(r);
     let r = crate::recordings::api::routes(r);
     let r = crate::recordings::web::routes(r);
+    let r = crate::fleet::agent::routes(r);
+    let r = crate::fleet::api::routes(r);
+    let r = crate::fleet::web::routes(r);
     crate::web::routes(r)
 }
 
@@ -133,17 +140,26 @@ fn is_unsafe(m: &Method) -> bool {
 
 /// Authentication, second-factor gates, CSRF and authorization for one route.
 async fn authz_mw(State((state, access)): State<(AppState, Access)>, req: Request, next: Next) -> Response {
-    let Access::Signed(action) = access else {
+    let (Access::Signed(action) | Access::Host(action)) = access else {
         return next.run(req).await;
     };
     let Some(ctx) = req.extensions().get::<Ctx>().cloned() else {
         return AppError::internal("request context missing").into_response();
     };
+    // A host credential: the host principal goes through `authorize` like anyone.
+    if let Some(host) = &ctx.host {
+        return match authorize(&host.actor, action, Resource::Any) {
+            Decision::Allow => next.run(req).await,
+            Decision::Deny(reason) => refuse(&state, &ctx, action, req.method(), &reason).await,
+        };
+    }
     // SCIM clients are machines too: a 401, never a redirect to the sign-in page.
     let api = ctx.path.starts_with("/api/") || ctx.path.starts_with("/scim/") || ctx.path == "/metrics";
     let Some(auth) = ctx.auth.clone() else {
         if api {
-            let msg = if ctx.session_expired {
+            let msg = if matches!(access, Access::Host(_)) {
+                "present the host credential (Authorization: Bearer bpa_…)"
+            } else if ctx.session_expired {
                 "session expired; sign in again"
             } else {
                 "sign in or present a bearer token"
@@ -202,22 +218,25 @@ async fn authz_mw(State((state, access)): State<(AppState, Access)>, req: Reques
     let resource = if action == Action::AccountSelf { Resource::OwnAccount } else { Resource::Any };
     match authorize(&auth.actor, action, resource) {
         Decision::Allow => next.run(req).await,
-        Decision::Deny(reason) => {
-            let recorded = state
-                .audit(
-                    &ctx,
-                    action.as_str(),
-                    &format!("route:{} {}", req.method(), ctx.path),
-                    Outcome::Denied,
-                    serde_json::json!({ "reason": reason }),
-                )
-                .await;
-            if let Err(e) = recorded {
-                return e.into_response();
-            }
-            AppError::new(ErrorCode::Forbidden, format!("not allowed: {reason}")).into_response()
-        }
+        Decision::Deny(reason) => refuse(&state, &ctx, action, req.method(), &reason).await,
     }
+}
+
+/// A refusal of `authorize`: recorded like a grant, then 403.
+async fn refuse(state: &AppState, ctx: &Ctx, action: Action, method: &Method, reason: &str) -> Response {
+    let recorded = state
+        .audit(
+            ctx,
+            action.as_str(),
+            &format!("route:{method} {}", ctx.path),
+            Outcome::Denied,
+            serde_json::json!({ "reason": reason }),
+        )
+        .await;
+    if let Err(e) = recorded {
+        return e.into_response();
+    }
+    AppError::new(ErrorCode::Forbidden, format!("not allowed: {reason}")).into_response()
 }
 
 /// Checks the CSRF token of a cookie-authenticated unsafe request: the `x-csrf-token`

@@ -892,6 +892,7 @@ pub async fn evaluate_controls(st: &AppState, ctx: &Ctx) -> AppResult<Vec<Contro
     let mut rf = st.store.recording_facts(st.clock.now()).await?;
     (rf.keyring_private, rf.blobs_private) = crate::recordings::storage_privacy(&st.config);
     facts.recordings = Some(rf);
+    facts.fleet = Some(crate::fleet::control_facts(st).await?);
     let results = controls::evaluate_all(&facts, st.clock.now());
     st.store.insert_control_results(&results, EventId::new_v7(new_ms(st)).0.as_u128()).await?;
     let failing: Vec<&str> =

@@ -127,6 +127,7 @@ impl Store {
             ledger: None,
             identity: None,
             recordings: None,
+            fleet: None,
         })
     }
 

@@ -119,7 +119,8 @@ fn bind(st: &mut rusqlite::CachedStatement<'_>, q: &Q) -> Result<()> {
 }
 
 /// The one writing connection for batches that would cost more in sqlx's per-statement
-/// hand-overs than in SQLite (the ledger's group commits). Used from a blocking thread.
+/// hand-overs than in SQLite (the ledger's group commits, the fleet's event batches).
+/// Used from a blocking thread.
 #[derive(Debug)]
 pub(crate) struct InlineWriter {
     conn: Mutex<Option<Connection>>,
@@ -132,6 +133,17 @@ pub(crate) struct WriteTx<'a>(&'a Connection);
 impl WriteTx<'_> {
     pub fn fetch_one<T>(&self, q: &Q, f: impl FnOnce(&dyn Cols) -> Result<T>) -> Result<T> {
         first_row(self.0, q, f)
+    }
+
+    pub fn fetch_all<T>(&self, q: &Q, f: impl Fn(&dyn Cols) -> Result<T>) -> Result<Vec<T>> {
+        let mut st = self.0.prepare_cached(&q.sql).map_err(map_write)?;
+        bind(&mut st, q)?;
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_write)? {
+            out.push(f(row)?);
+        }
+        Ok(out)
     }
 
     pub fn execute(&self, q: &Q) -> Result<usize> {

@@ -14,6 +14,7 @@
 
 mod audit;
 mod controls;
+pub mod fleet;
 pub mod identity;
 mod inline;
 mod ledger;

@@ -14,10 +14,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "identity lifecycle", include_str!("../migrations/0003_identity.sql")),
     (4, "scim", include_str!("../migrations/0004_scim.sql")),
     (5, "recordings", include_str!("../migrations/0005_recordings.sql")),
+    (6, "fleet", include_str!("../migrations/0006_fleet.sql")),
 ];
 
 /// The schema version this binary writes.
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     const CREATE: &str =

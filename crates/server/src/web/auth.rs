@@ -125,11 +125,8 @@ fn landing(user: &bposhield_proto::User, next: &str) -> String {
     if to != "/" {
         return to;
     }
-    let actor = bposhield_core::Actor {
-        user_id: user.id,
-        person_id: user.person_id,
-        grants: user.grants.iter().map(|g| (g.role, g.scope)).collect(),
-    };
+    let actor =
+        bposhield_core::Actor::user(user.id, user.person_id, user.grants.iter().map(|g| (g.role, g.scope)).collect());
     let dashboard =
         bposhield_core::authorize(&actor, bposhield_core::Action::DashboardView, bposhield_core::Resource::Any);
     if dashboard.is_allow() {

@@ -51,7 +51,7 @@ pub struct UserBar {
 }
 
 /// Every navigation entry, with the action that makes it visible.
-const NAV: [(&str, &str, &str, Action); 10] = [
+const NAV: [(&str, &str, &str, Action); 11] = [
     ("/", "Dashboard", "nav-dashboard", Action::DashboardView),
     ("/controls", "Controls", "nav-controls", Action::ControlsView),
     ("/org", "Organisation", "nav-org", Action::OrgView),
@@ -60,6 +60,7 @@ const NAV: [(&str, &str, &str, Action); 10] = [
     ("/identity", "Identity", "nav-identity", Action::IdentityView),
     ("/reviews", "Reviews", "nav-reviews", Action::ReviewDecide),
     ("/recordings", "Recordings", "nav-recordings", Action::RecordingsView),
+    ("/fleet", "Fleet", "nav-fleet", Action::FleetView),
     ("/audit", "Audit", "nav-audit", Action::AuditView),
     ("/ledger", "Ledger", "nav-ledger", Action::LedgerView),
 ];
@@ -162,6 +163,12 @@ impl FormData {
     #[must_use]
     pub fn get(&self, name: &str) -> &str {
         self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of `name` (checkbox groups), in order.
+    #[must_use]
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The trimmed value of `name`, `None` when empty or absent.

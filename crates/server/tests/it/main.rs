@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_e2e;
 mod api_input;
 mod auth_flows;
 mod browser;
+mod fleet;
 mod harness;
 mod identity;
 mod identity_web;
