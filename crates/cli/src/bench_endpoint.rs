@@ -13,6 +13,13 @@
 //! 4. the server's ingest of device events over HTTP on SQLite: `--clients` enrolled
 //!    hosts sending batches of `--batch` events at once (median of `--rounds`).
 //!
+//! Measured in the same run where Debian's `usbguard` is installed: `usbguard-daemon`'s
+//! RSS enforcing the same floor policy on the same fake sysfs tree (bind-mounted over
+//! `/sys` in an unprivileged user namespace, as the endpoint crate's tests do), and
+//! `usbguard-rule-parser -f` against `bposhield-agent rule-parser -f` on a 10,000-line
+//! rules file. The other anchors (wazuh-agent's RSS, Wazuh SCA scan times, the Wazuh
+//! manager's ingest) are published figures: Wazuh is not installable here.
+//!
 //! The agent binary is looked for next to this one: build both,
 //! `cargo build --release -p bposhield -p bposhield-agent`.
 
@@ -131,6 +138,9 @@ pub async fn run(mut cfg: Config, b: EndpointBench) -> anyhow::Result<()> {
     let token = created["token"].as_str().unwrap_or_default().to_string();
 
     let agent_res = agent_bench(&b, &dir, &base, &token).await;
+    if let Err(e) = usbguard_anchors(&b, &dir) {
+        println!("usbguard anchors skipped: {e}");
+    }
     let ingest_res = ingest_bench(&b, &http, &base, &token).await;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -289,6 +299,104 @@ async fn agent_bench(b: &EndpointBench, dir: &Path, base: &str, token: &str) -> 
     let _ = child.wait().await;
     Ok(())
 }
+
+fn fixture_of(b: &EndpointBench) -> PathBuf {
+    b.sysfs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../endpoint/tests/fixtures/sysfs/sys")))
+}
+
+fn agent_exe(b: &EndpointBench) -> anyhow::Result<PathBuf> {
+    let exe = match &b.agent {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("bposhield-agent"),
+    };
+    anyhow::ensure!(
+        exe.is_file(),
+        "{} not found: cargo build --release -p bposhield-agent (or --agent PATH)",
+        exe.display()
+    );
+    Ok(exe)
+}
+
+/// The peer measured in the same run: Debian's USBGuard.
+fn usbguard_anchors(b: &EndpointBench, dir: &Path) -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let has =
+        |c: &str| std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(c).is_file());
+    anyhow::ensure!(has("usbguard-rule-parser"), "usbguard is not installed (apt-get install usbguard)");
+    // Rule parsing: the fixture's generated policy (every device, with hashes and sets)
+    // and a few condition rules, repeated to 10,000 lines.
+    let policy = std::fs::read_to_string(fixture_of(b).join("../generate-policy-p.rules"))?;
+    let extra = "block with-interface one-of { 08:*:* 06:*:* e0:*:* } if !localtime(08:00-20:00)\nallow id 046d:* with-interface all-of { 03:*:* } label \"logitech\"\nreject via-port one-of { \"1-1\" \"1-2\" } with-connect-type \"hotplug\"\n";
+    let unit = format!("{policy}{extra}");
+    let lines = unit.lines().count();
+    let file = dir.join("bench.rules");
+    std::fs::write(&file, unit.repeat(10_000 / lines + 1))?;
+    let n = (10_000 / lines + 1) * lines;
+    let time = |cmd: &mut Command| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let st = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        anyhow::ensure!(st.success(), "{cmd:?} failed");
+        Ok(t.elapsed().as_secs_f64() * 1000.0)
+    };
+    let exe = agent_exe(b)?;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..b.rounds.max(1) {
+        ours.push(time(Command::new(&exe).arg("rule-parser").arg("-f").arg(&file))?);
+        theirs.push(time(Command::new("usbguard-rule-parser").arg("-f").arg(&file))?);
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!(
+        "rule parsing: {n} lines in {o:.1} ms (bposhield-agent rule-parser -f) vs {t:.1} ms (usbguard-rule-parser -f), median of {}: {:.1}x",
+        b.rounds.max(1),
+        t / o
+    );
+
+    // usbguard-daemon's RSS enforcing the floor policy on the same fake tree.
+    anyhow::ensure!(has("usbguard-daemon") && has("unshare"), "usbguard-daemon or unshare missing");
+    let ug = dir.join("usbguard");
+    std::fs::create_dir_all(&ug)?;
+    anyhow::ensure!(
+        Command::new("cp").arg("-a").arg(fixture_of(b)).arg(ug.join("sys")).status()?.success(),
+        "cannot copy the fixture"
+    );
+    let rules: String = crate::bench_endpoint::FLOOR_RULES
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(ug.join("rules.conf"), rules)?;
+    std::fs::write(
+        ug.join("daemon.conf"),
+        format!(
+            "RuleFile={}\nImplicitPolicyTarget=block\nPresentDevicePolicy=apply-policy\nPresentControllerPolicy=keep\nInsertedDevicePolicy=apply-policy\nAuthorizedDefault=none\nRestoreControllerDeviceState=false\nDeviceManagerBackend=uevent\nIPCAllowedUsers=root\nAuditBackend=FileAudit\nAuditFilePath={}\n",
+            ug.join("rules.conf").display(),
+            ug.join("audit.log").display()
+        ),
+    )?;
+    let script = format!(
+        "mount --bind '{}' /sys && exec usbguard-daemon -K -P -c '{}'",
+        ug.join("sys").display(),
+        ug.join("daemon.conf").display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(3));
+    let (rss, hwm) = status_of(child.id());
+    let blocked = std::fs::read_to_string(ug.join("sys/bus/usb/devices/2-1/authorized")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    anyhow::ensure!(rss > 0.0 && blocked.trim() == "0", "usbguard-daemon did not run in a user namespace here");
+    println!("usbguard-daemon RSS: {rss:.1} MiB steady state, {hwm:.1} MiB peak, same policy and tree (USB control only: no assessment, no reporting, no TLS client)");
+    Ok(())
+}
+
+/// The default floor USB policy, as shipped.
+pub const FLOOR_RULES: &str = include_str!("../../../content/usb/floor.rules");
 
 fn device_event(seq: i64, at: i64) -> AgentEvent {
     AgentEvent {
