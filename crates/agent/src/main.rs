@@ -75,6 +75,13 @@ enum ScaCmd {
         /// Filesystem root to assess (default `/`).
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// Where procfs is (default `<root>/proc`).
+        #[arg(long)]
+        proc_root: Option<PathBuf>,
+        /// Let `c:` rules run their commands (as this user). Off by default, like the
+        /// service's `allow_commands`.
+        #[arg(long)]
+        allow_commands: bool,
     },
 }
 
@@ -97,7 +104,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::RuleParser { rule, file } => Ok(rule_parser(rule, file)),
         Cmd::Sca { cmd: ScaCmd::Validate { files } } => Ok(sca_validate(&files)),
-        Cmd::Sca { cmd: ScaCmd::Run { file, json, root } } => sca_run(&file, json, root),
+        Cmd::Sca { cmd: ScaCmd::Run { file, json, root, proc_root, allow_commands } } => {
+            let proc_root = proc_root.unwrap_or_else(|| root.join("proc"));
+            let env = sca::Env { root, proc_root, command_timeout: std::time::Duration::from_secs(30), allow_commands };
+            sca_run(&file, json, &env)
+        }
         Cmd::Devices { sys_root } => {
             let cfg = AgentConfig::load(&cli.config, false)?;
             let root = sys_root.unwrap_or(cfg.sys_root);
@@ -213,7 +224,7 @@ fn sca_validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn sca_run(file: &std::path::Path, json: bool, root: PathBuf) -> anyhow::Result<ExitCode> {
+fn sca_run(file: &std::path::Path, json: bool, env: &sca::Env) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let policy = match sca::Policy::parse(&text) {
         Ok(p) => p,
@@ -224,13 +235,7 @@ fn sca_run(file: &std::path::Path, json: bool, root: PathBuf) -> anyhow::Result<
             return Ok(ExitCode::FAILURE);
         }
     };
-    let env = sca::Env {
-        root,
-        proc_root: PathBuf::from("/proc"),
-        command_timeout: std::time::Duration::from_secs(30),
-        allow_commands: true,
-    };
-    let report = sca::run(&policy, &env);
+    let report = sca::run(&policy, env);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,7 +1,8 @@
 //! The real agent (its library, in this process) against a real server: it enrolls with
 //! a one-time token, pulls and verifies its signed bundle, fills its queue while the
 //! server is unreachable and ships it once the server is back, and honours an exception
-//! approved in the server, which reaches it through a newer bundle. USB enforcement runs
+//! approved in the server, which reaches it through a newer bundle; its credential is
+//! rotated on the way. USB enforcement runs
 //! on the endpoint crate's fake sysfs tree with scripted uevents.
 
 use crate::harness::{Db, TestServer};
@@ -99,7 +100,13 @@ async fn agent_enrolls_pulls_its_bundle_and_ships_a_queue_filled_offline(db: Db)
     // From now on the server is reached through a port where nothing listens yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let state = StateDir::open(&cfg.state_dir).unwrap();
-    state.write("identity.json", &Identity { server_url: format!("http://127.0.0.1:{port}"), ..id.clone() }).unwrap();
+    // And the credential is due for rotation (the server's clock is far past 0).
+    state
+        .write(
+            "identity.json",
+            &Identity { server_url: format!("http://127.0.0.1:{port}"), rotated_at: 0, ..id.clone() },
+        )
+        .unwrap();
 
     let agent = Agent::open(cfg.clone(), s.clock.clone()).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -134,6 +141,18 @@ async fn agent_enrolls_pulls_its_bundle_and_ships_a_queue_filled_offline(db: Db)
     wait_for("bundle installed", || async {
         let st: Value = serde_json::from_str(control_request(&control, "STATUS").await.unwrap().trim()).unwrap();
         st["policy_version"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    // The credential was rotated on the first round with the server; once the new one
+    // is used, the enrollment's credential is dead.
+    wait_for("credential rotated", || async {
+        state.read::<Identity>("identity.json").unwrap().is_some_and(|i| i.credential != id.credential)
+    })
+    .await;
+    wait_for("new credential used", || async {
+        let r =
+            s.client.get(format!("{}/api/v1/agent/bundle", s.base)).bearer_auth(&id.credential).send().await.unwrap();
+        r.status() == 401
     })
     .await;
     let events = device_events(&s).await;
