@@ -80,6 +80,36 @@ async fn wait_for(mut f: impl FnMut() -> bool) {
     panic!("condition not reached in 5 s");
 }
 
+/// An enrolled host's state directory, its server unreachable.
+fn enrolled(state: &Path, host: HostId, offline_key: [u8; 32], signer: &BundleSigner) -> StateDir {
+    let sd = StateDir::open(state).unwrap();
+    let identity = Identity {
+        server_url: "http://127.0.0.1:9".into(),
+        host_id: host,
+        credential: "bpa_test".into(),
+        offline_key: B64.encode(offline_key),
+        bundle_key: signer.public_key_b64(),
+        rotated_at: NOW_MS / 1000,
+    };
+    sd.write("identity.json", &identity).unwrap();
+    sd
+}
+
+fn bundle(host: HostId, version: i64, usb_rules: &str) -> Bundle {
+    Bundle {
+        version,
+        host_id: host,
+        issued_at: NOW_MS / 1000 - 60,
+        expires_at: i64::MAX,
+        usb_enforce: true,
+        usb_rules: usb_rules.into(),
+        sca_policies: vec![],
+        exceptions: vec![],
+        scan_interval_seconds: 3600,
+        heartbeat_seconds: 60,
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn blocks_the_pen_drive_keeps_the_headset_and_honours_exceptions() {
     let dir = tmp("e2e");
@@ -93,37 +123,13 @@ async fn blocks_the_pen_drive_keeps_the_headset_and_honours_exceptions() {
 
     // An enrolled host whose server is down, with a signed bundle from earlier: the
     // floor policy, and an approved exception for the camera.
-    let sd = StateDir::open(&state).unwrap();
-    sd.write(
-        "identity.json",
-        &Identity {
-            server_url: "http://127.0.0.1:9".into(),
-            host_id: host,
-            credential: "bpa_test".into(),
-            offline_key: B64.encode(offline_key),
-            bundle_key: signer.public_key_b64(),
-            rotated_at: NOW_MS / 1000,
-        },
-    )
-    .unwrap();
+    let sd = enrolled(&state, host, offline_key, &signer);
     let exception = ExceptionId::new_v7(2);
-    let bundle = Bundle {
-        version: 7,
-        host_id: host,
-        issued_at: NOW_MS / 1000 - 60,
-        // Expired by now: a stored bundle keeps being enforced while the host is offline.
-        expires_at: NOW_MS / 1000 - 1,
-        usb_enforce: true,
-        usb_rules: bposhield_agent::service::BUILT_IN_RULES.into(),
-        sca_policies: vec![],
-        exceptions: vec![BundleException {
-            id: exception,
-            device_hash: camera_hash.into(),
-            expires_at: NOW_MS / 1000 + 3600,
-        }],
-        scan_interval_seconds: 3600,
-        heartbeat_seconds: 60,
-    };
+    let mut bundle = bundle(host, 7, bposhield_agent::service::BUILT_IN_RULES);
+    // Expired by now: a stored bundle keeps being enforced while the host is offline.
+    bundle.expires_at = NOW_MS / 1000 - 1;
+    bundle.exceptions =
+        vec![BundleException { id: exception, device_hash: camera_hash.into(), expires_at: NOW_MS / 1000 + 3600 }];
     sd.write("bundle.json", &signer.sign(&bundle)).unwrap();
 
     let cfg = AgentConfig {
@@ -226,31 +232,8 @@ async fn a_tampered_stored_bundle_falls_back_to_the_floor_policy() {
     let state = dir.join("state");
     let host = HostId::new_v7(1);
     let signer = BundleSigner::from_seed(&[5; 32]);
-    let sd = StateDir::open(&state).unwrap();
-    sd.write(
-        "identity.json",
-        &Identity {
-            server_url: "http://127.0.0.1:9".into(),
-            host_id: host,
-            credential: "bpa_test".into(),
-            offline_key: B64.encode([1u8; 32]),
-            bundle_key: signer.public_key_b64(),
-            rotated_at: 0,
-        },
-    )
-    .unwrap();
-    let open = Bundle {
-        version: 9,
-        host_id: host,
-        issued_at: 0,
-        expires_at: i64::MAX,
-        usb_enforce: true,
-        usb_rules: "allow\n".into(),
-        sca_policies: vec![],
-        exceptions: vec![],
-        scan_interval_seconds: 3600,
-        heartbeat_seconds: 60,
-    };
+    let sd = enrolled(&state, host, [1; 32], &signer);
+    let open = bundle(host, 9, "allow\n");
     let mut signed = signer.sign(&open);
     // Someone with root edits the stored bundle to allow everything... with a version bump.
     signed.payload = signed.payload.replace("\"version\":9", "\"version\":10");

@@ -54,6 +54,44 @@ pub enum BenchCommand {
     Endpoint(crate::bench_endpoint::EndpointBench),
 }
 
+/// For benchmarks that drive a fresh server: a site (`PNQ1`) and a user holding `role`
+/// globally, with an API token.
+pub async fn site_and_token(
+    state: &AppState,
+    ctx: &Ctx,
+    role: bposhield_proto::Role,
+    username: &str,
+) -> anyhow::Result<(bposhield_proto::Site, String)> {
+    let site = services::create_site(
+        state,
+        ctx,
+        None,
+        &bposhield_proto::SiteInput {
+            code: "PNQ1".into(),
+            name: "Pune".into(),
+            city: "Pune".into(),
+            country: "IN".into(),
+        },
+    )
+    .await?;
+    let grant = bposhield_proto::GrantInput { role, scope: bposhield_proto::Scope::Global };
+    let user = services::create_user(
+        state,
+        ctx,
+        None,
+        &bposhield_proto::UserInput {
+            username: username.into(),
+            display_name: format!("Benchmark {}", role.label()),
+            password: "Tangerine-Orbit-Kettle-83".into(),
+            person_id: None,
+            grants: vec![grant.clone()],
+        },
+    )
+    .await?;
+    let token = services::issue_token(state, ctx, user.id, "bench", 1, vec![grant]).await?.token;
+    Ok((site, token))
+}
+
 struct Sample {
     rps: f64,
     p50_ms: f64,

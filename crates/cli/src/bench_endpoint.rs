@@ -93,36 +93,8 @@ pub async fn run(mut cfg: Config, b: EndpointBench) -> anyhow::Result<()> {
     let store = crate::open_store(&cfg).await?;
     let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     let ctx = bposhield_server::ctx::Ctx::system("bench");
-    let site = bposhield_server::services::create_site(
-        &state,
-        &ctx,
-        None,
-        &bposhield_proto::SiteInput {
-            code: "PNQ1".into(),
-            name: "Pune".into(),
-            city: "Pune".into(),
-            country: "IN".into(),
-        },
-    )
-    .await?;
-    let grant = bposhield_proto::GrantInput {
-        role: bposhield_proto::Role::SecurityOfficer,
-        scope: bposhield_proto::Scope::Global,
-    };
-    let so = bposhield_server::services::create_user(
-        &state,
-        &ctx,
-        None,
-        &bposhield_proto::UserInput {
-            username: "sec.bench".into(),
-            display_name: "Security bench".into(),
-            password: "Tangerine-Orbit-Kettle-83".into(),
-            person_id: None,
-            grants: vec![grant.clone()],
-        },
-    )
-    .await?;
-    let api = bposhield_server::services::issue_token(&state, &ctx, so.id, "bench", 1, vec![grant]).await?.token;
+    let (site, api) =
+        crate::bench::site_and_token(&state, &ctx, bposhield_proto::Role::SecurityOfficer, "sec.bench").await?;
     let running = bposhield_server::start(state.clone()).await?;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
@@ -197,19 +169,8 @@ fn status_of(pid: u32) -> (f64, f64) {
 }
 
 async fn agent_bench(b: &EndpointBench, dir: &Path, base: &str, token: &str) -> anyhow::Result<()> {
-    let exe = match &b.agent {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("bposhield-agent"),
-    };
-    anyhow::ensure!(
-        exe.is_file(),
-        "{} not found: cargo build --release -p bposhield-agent (or --agent PATH)",
-        exe.display()
-    );
-    let fixture = b
-        .sysfs
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../endpoint/tests/fixtures/sysfs/sys")));
+    let exe = agent_exe(b)?;
+    let fixture = fixture_of(b);
     let sys = dir.join("sys");
     anyhow::ensure!(
         std::process::Command::new("cp").arg("-a").arg(&fixture).arg(&sys).status()?.success(),

@@ -168,36 +168,7 @@ async fn leaver_latency(mut cfg: Config, b: &IdentityBench) -> anyhow::Result<()
     let store = crate::open_store(&cfg).await?;
     let state = AppState::new(store, Arc::new(SystemClock), cfg)?;
     let ctx = bposhield_server::ctx::Ctx::system("bench");
-    bposhield_server::services::create_site(
-        &state,
-        &ctx,
-        None,
-        &bposhield_proto::SiteInput {
-            code: "PNQ1".into(),
-            name: "Pune".into(),
-            city: "Pune".into(),
-            country: "IN".into(),
-        },
-    )
-    .await?;
-    let hr = bposhield_server::services::create_user(
-        &state,
-        &ctx,
-        None,
-        &bposhield_proto::UserInput {
-            username: "hr.feed".into(),
-            display_name: "HR feed".into(),
-            password: "Tangerine-Orbit-Kettle-83".into(),
-            person_id: None,
-            grants: vec![bposhield_proto::GrantInput {
-                role: bposhield_proto::Role::Hr,
-                scope: bposhield_proto::Scope::Global,
-            }],
-        },
-    )
-    .await?;
-    let grant = bposhield_proto::GrantInput { role: bposhield_proto::Role::Hr, scope: bposhield_proto::Scope::Global };
-    let token = bposhield_server::services::issue_token(&state, &ctx, hr.id, "scim", 1, vec![grant]).await?.token;
+    let (_, token) = crate::bench::site_and_token(&state, &ctx, bposhield_proto::Role::Hr, "hr.feed").await?;
 
     // Targets: the directory (password from a file) and the card export.
     let pw = dir.join("ldap.pw");
