@@ -389,7 +389,8 @@ impl Agent {
                 .into();
         };
         let now = self.clock.now();
-        if self.grants.used.iter().any(|(u, _)| *u == challenge.to_ascii_uppercase()) {
+        // Compared in the shown form, whatever case and dashes the user typed.
+        if self.grants.used.iter().any(|(u, _)| *u == c.display()) {
             return "ERR this challenge was already used\n".into();
         }
         b.attempts += 1;

@@ -200,6 +200,12 @@ async fn blocks_the_pen_drive_keeps_the_headset_and_honours_exceptions() {
     sender.send_to(&uevent("2-1", "/devices/pci0000:00/0000:00:14.0/usb2"), dir.join("uevents.sock")).unwrap();
     wait_for(|| authorized(&sys, "2-1") == "0").await;
 
+    // The spent code does not open the drive again.
+    let stale =
+        control_request(&dir.join("control.sock"), &format!("UNLOCK {} {code}", shown.to_lowercase())).await.unwrap();
+    assert!(stale.starts_with("ERR"), "{stale}");
+    assert_eq!(authorized(&sys, "2-1"), "0");
+
     let status = control_request(&dir.join("control.sock"), "STATUS").await.unwrap();
     assert!(status.contains("\"policy_version\":7") && status.contains("\"usb_enforcing\":true"), "{status}");
     let _ = stop_tx.send(());

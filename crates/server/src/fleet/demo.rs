@@ -150,10 +150,10 @@ fn scan(policy: &sca::Policy, rng: &mut StdRng, quality: f64) -> ScanReport {
             ("not applicable", format!("{rule}: not present on this host"))
         } else if roll < p {
             passed += 1;
-            ("passed", format!("{rule}: matched"))
+            ("passed", format!("{rule}: as the baseline requires"))
         } else {
             failed += 1;
-            ("failed", format!("{rule}: did not match"))
+            ("failed", format!("{rule}: not as the baseline requires"))
         };
         checks.push(CheckResult {
             id: c.id,
