@@ -626,8 +626,25 @@ pub async fn control_request(path: &std::path::Path, line: &str) -> anyhow::Resu
 /// When the server refuses or the state cannot be written.
 pub async fn enroll(cfg: &AgentConfig, server_url: &str, token: &str, clock: &dyn Clock) -> anyhow::Result<Identity> {
     let client = Client::new(server_url, cfg.ca_file.as_deref())?;
-    let hostname = std::fs::read_to_string(cfg.root.join("etc/hostname")).unwrap_or_default().trim().to_string();
-    let machine_id = std::fs::read_to_string(cfg.root.join("etc/machine-id")).unwrap_or_default().trim().to_string();
+    let first_of = |paths: &[std::path::PathBuf]| {
+        paths.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default().trim().to_string()).find(|v| !v.is_empty())
+    };
+    let hostname =
+        first_of(&[cfg.root.join("etc/hostname"), cfg.proc_root.join("sys/kernel/hostname")]).unwrap_or_default();
+    let state = StateDir::open(&cfg.state_dir)?;
+    // The machine's id makes a re-enrollment replace the host instead of adding one. A
+    // machine without one (some containers) gets its own, kept in the state directory.
+    let machine_id = match first_of(&[cfg.root.join("etc/machine-id"), cfg.root.join("var/lib/dbus/machine-id")]) {
+        Some(id) => id,
+        None => match state.read::<String>("machine-id.json")? {
+            Some(id) => id,
+            None => {
+                let id = format!("{:032x}", rand::random::<u128>());
+                state.write("machine-id.json", &id)?;
+                id
+            }
+        },
+    };
     let os = std::fs::read_to_string(cfg.root.join("etc/os-release"))
         .unwrap_or_default()
         .lines()
@@ -649,7 +666,6 @@ pub async fn enroll(cfg: &AgentConfig, server_url: &str, token: &str, clock: &dy
         bundle_key: r.bundle_key,
         rotated_at: clock.now(),
     };
-    let state = StateDir::open(&cfg.state_dir)?;
     state.write("identity.json", &id)?;
     Ok(id)
 }

@@ -197,3 +197,141 @@ async fn agent_enrolls_pulls_its_bundle_and_ships_a_queue_filled_offline(db: Db)
     let _ = std::fs::remove_dir_all(&dir);
     s.stop().await;
 }
+
+/// A private CA and a server certificate for `localhost`/127.0.0.1 signed by it, made by
+/// `openssl` (installed by scripts/test.sh). `None` when openssl is missing.
+fn private_ca(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let run = |args: &[&str]| std::process::Command::new("openssl").args(args).current_dir(dir).output();
+    let Ok(out) = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=bposhield test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]) else {
+        assert!(std::env::var("BPOSHIELD_TEST_REQUIRE_TOOLS").is_err(), "openssl missing");
+        return None;
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "csr.pem",
+    ])
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "x509",
+        "-req",
+        "-in",
+        "csr.pem",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ])
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some((dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem")))
+}
+
+/// The agent reaches the server over TLS only when it trusts the server's CA: the
+/// private CA file of its config; the system roots alone refuse the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_talks_tls_to_a_server_certified_by_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("bposhield-agent-tls-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((ca, cert, key)) = private_ca(&dir) else { return };
+    let Some(s) = TestServer::start_with(Db::Sqlite, "agent-tls", move |cfg| {
+        cfg.tls_cert = Some(cert);
+        cfg.tls_key = Some(key);
+    })
+    .await
+    else {
+        return;
+    };
+    let url = s.base.replace("http://", "https://");
+    // The enrollment token, made over the same TLS by a client trusting the CA.
+    let pem = std::fs::read(&ca).unwrap();
+    let https =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()).build().unwrap();
+    let r = https
+        .post(format!("{url}/api/v1/fleet/tokens"))
+        .bearer_auth(&s.tokens[&Role::SecurityOfficer])
+        .json(&json!({ "site_id": s.site.id, "label": "tls", "max_uses": 2, "expires_in_hours": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let base_cfg = AgentConfig { state_dir: dir.join("state"), root: dir.join("root"), ..AgentConfig::default() };
+
+    // Without the CA file: the handshake fails, nothing is enrolled.
+    let err = bposhield_agent::service::enroll(&base_cfg, &url, &token, s.clock.as_ref()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("BPS-AGT-0301"), "{err:#}");
+    // Plain http to anything but loopback is refused before any connection.
+    let err = bposhield_agent::service::enroll(&base_cfg, "http://bposhield.example", &token, s.clock.as_ref())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("https"), "{err:#}");
+
+    // With it: enrolled, and the bundle comes over the same TLS.
+    let cfg = AgentConfig {
+        ca_file: Some(ca),
+        uevents: "none".into(),
+        sys_root: dir.join("sys"),
+        control_socket: dir.join("control.sock"),
+        ..base_cfg
+    };
+    std::fs::create_dir_all(dir.join("sys/bus/usb/devices")).unwrap();
+    let id = bposhield_agent::service::enroll(&cfg, &url, &token, s.clock.as_ref()).await.unwrap();
+    assert_eq!(id.server_url, url);
+    let agent = Agent::open(cfg, s.clock.clone()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(agent.run(async move {
+        let _ = stopped.await;
+    }));
+    let control = dir.join("control.sock");
+    wait_for("bundle over TLS", || async {
+        match control_request(&control, "STATUS").await {
+            Ok(st) => serde_json::from_str::<Value>(st.trim()).unwrap()["policy_version"].as_i64().unwrap_or(0) > 0,
+            Err(_) => false,
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    s.stop().await;
+}
