@@ -87,7 +87,7 @@ pub fn start(source: &UeventSource) -> anyhow::Result<mpsc::Receiver<(Uevent, In
             })?;
         }
         UeventSource::Netlink => {
-            use rustix::net::{bind, netlink, recv, socket, AddressFamily, RecvFlags, SocketType};
+            use rustix::net::{bind, netlink, recvfrom, socket, AddressFamily, RecvFlags, SocketType};
             let fd = socket(AddressFamily::NETLINK, SocketType::DGRAM, Some(netlink::KOBJECT_UEVENT))
                 .map_err(|e| anyhow::anyhow!("BPS-AGT-0010: cannot open the uevent netlink socket: {e}"))?;
             // Group 1: the kernel's own events (udev re-broadcasts on group 2).
@@ -95,8 +95,17 @@ pub fn start(source: &UeventSource) -> anyhow::Result<mpsc::Receiver<(Uevent, In
                 .map_err(|e| anyhow::anyhow!("BPS-AGT-0010: cannot join the kernel uevent group: {e}"))?;
             std::thread::Builder::new().name("uevents".into()).spawn(move || {
                 let mut buf = vec![0u8; 16 << 10];
-                while let Ok((n, _)) = recv(&fd, &mut buf, RecvFlags::empty()) {
+                while let Ok((n, _, from)) = recvfrom(&fd, &mut buf, RecvFlags::empty()) {
                     let at = Instant::now();
+                    // Only the kernel (port id 0) speaks for devices: a message another
+                    // process sent to the group (it takes CAP_NET_ADMIN) is ignored, as
+                    // udev ignores it.
+                    let from_kernel =
+                        from.and_then(|a| netlink::SocketAddrNetlink::try_from(a).ok()).is_some_and(|a| a.pid() == 0);
+                    if !from_kernel {
+                        tracing::warn!("uevent not from the kernel ignored");
+                        continue;
+                    }
                     if let Some(e) = Uevent::parse(&buf[..n.min(buf.len())]) {
                         if tx.blocking_send((e, at)).is_err() {
                             break;
@@ -112,6 +121,47 @@ pub fn start(source: &UeventSource) -> anyhow::Result<mpsc::Receiver<(Uevent, In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The netlink source with real kernel uevents: as root, writing `change` to the
+    /// loopback interface's `uevent` file makes the kernel announce it. Skipped where
+    /// that is not allowed (not root, read-only /sys).
+    #[tokio::test(flavor = "current_thread")]
+    async fn netlink_source_receives_the_kernels_uevents_and_ignores_forged_ones() {
+        let Ok(mut rx) = start(&UeventSource::Netlink) else {
+            eprintln!("SKIP netlink test: no uevent netlink socket here");
+            return;
+        };
+        // A forged event from a process, sent to the kernel's group (root only): ignored.
+        {
+            use rustix::net::{netlink, sendto, socket, AddressFamily, SendFlags, SocketType};
+            if let Ok(fd) = socket(AddressFamily::NETLINK, SocketType::DGRAM, Some(netlink::KOBJECT_UEVENT)) {
+                let forged = Uevent {
+                    action: "add".into(),
+                    devpath: "/devices/forged/9-9".into(),
+                    subsystem: "usb".into(),
+                    devtype: "usb_device".into(),
+                };
+                let sent = sendto(&fd, &forged.to_wire(), SendFlags::empty(), &netlink::SocketAddrNetlink::new(0, 1));
+                eprintln!("forged uevent sent: {sent:?}");
+            }
+        }
+        if std::fs::write("/sys/class/net/lo/uevent", "change").is_err() {
+            eprintln!("SKIP netlink test: cannot trigger a kernel uevent (not root or /sys read-only)");
+            return;
+        }
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                match rx.recv().await {
+                    Some((e, _)) if e.devpath.ends_with("/net/lo") => return Some(e),
+                    Some((e, _)) => assert!(!e.devpath.contains("forged"), "a forged uevent got through"),
+                    None => return None,
+                }
+            }
+        })
+        .await;
+        let e = got.ok().flatten().expect("the kernel's uevent for lo");
+        assert_eq!((e.action.as_str(), e.subsystem.as_str()), ("change", "net"));
+    }
 
     #[test]
     fn parses_the_kernel_format() {
