@@ -45,7 +45,9 @@
 //! check on a file or directory that does not exist or cannot be read ("Could not open
 //! file '/etc/x'"), a path that is not a regular file, a command that cannot be run,
 //! times out or is not allowed, an unreadable process list, a registry rule, a
-//! pattern this engine cannot run. A file *existence* check on a missing file is
+//! pattern this engine cannot run or that does not compile (Wazuh compiles patterns
+//! only when it evaluates them, so a malformed `r:`/`n:` leaves the policy loadable:
+//! [`validate`] warns with `BPS-SCA-0009`/`0010` and that check is not applicable). A file *existence* check on a missing file is
 //! simply "not found". Checks aggregate like Wazuh (first decisive rule wins):
 //!
 //! | condition | passed                 | failed                  | not applicable            |
@@ -103,10 +105,12 @@ pub mod codes {
     pub const INVALID_CHECK_ID: &str = "BPS-SCA-0007";
     /// A rule is malformed: unknown type, empty location, bad quoting (error).
     pub const INVALID_RULE: &str = "BPS-SCA-0008";
-    /// A regex does not compile in its dialect (error).
+    /// A regex does not compile in its dialect (warning: as in Wazuh, which compiles
+    /// patterns only when it evaluates them, the policy loads and the check is "not
+    /// applicable").
     pub const INVALID_REGEX: &str = "BPS-SCA-0009";
     /// An `n:` comparison is malformed: no `compare`, unknown operator, no capture
-    /// group, a value that is not an integer (error).
+    /// group, a value that is not an integer (warning, like [`INVALID_REGEX`]).
     pub const INVALID_NUMERIC: &str = "BPS-SCA-0010";
     /// `regex_type` is neither `osregex` nor `pcre2` (error).
     pub const UNKNOWN_REGEX_TYPE: &str = "BPS-SCA-0011";

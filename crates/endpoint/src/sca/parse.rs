@@ -615,6 +615,9 @@ fn report(cx: &mut Cx, node: &Node, problems: Vec<PatternProblem>) {
                 cx.warn(node, codes::UNSUPPORTED_REGEX, format!("{m}: the check will be not applicable"))
             }
             PatternProblem::Deprecated(m) => cx.warn(node, codes::DEPRECATED, m),
+            PatternProblem::Broken { code, message } => {
+                cx.warn(node, code, format!("{message}: the check will be not applicable"))
+            }
         }
     }
 }

@@ -28,7 +28,9 @@
 //! matching more: OS_Regex backtracks only a little (`\p*\d*\s*\w*:` does not match a
 //! lone `:` there; it does here), and it has no way to express what Rust can, which
 //! never arises since the input is OS_Regex. An unknown escape (`\q`), nested or
-//! unbalanced parentheses and `|` inside parentheses are errors, as in OS_Regex.
+//! unbalanced parentheses and `|` inside parentheses are errors, as in OS_Regex: the
+//! policy still loads, [`crate::sca::validate`] warns (`BPS-SCA-0009`) and the check
+//! is "not applicable", as in Wazuh.
 //!
 //! # PCRE2 (`regex_type: pcre2`, the Wazuh 5.x engine)
 //!
@@ -78,12 +80,18 @@ pub(crate) enum Matcher {
 /// Why a pattern could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PatternProblem {
-    /// Not a valid pattern at all (an error).
+    /// Not a valid pattern at all (turned into [`PatternProblem::Broken`] by
+    /// [`Pattern::parse`]).
     Invalid { code: &'static str, message: String },
     /// Valid PCRE2 that the `regex` crate cannot run (a warning).
     Unsupported(String),
     /// Accepted, but written in a non-standard way (a warning).
     Deprecated(String),
+    /// A malformed regex or `n:` comparison. Wazuh does not compile patterns when it
+    /// loads a policy: such a rule is "invalid" when evaluated and its check "not
+    /// applicable", while the rest of the policy runs. So it is a warning (with the
+    /// code of the problem) and the term evaluates to that reason.
+    Broken { code: &'static str, message: String },
 }
 
 /// Compiles a regex of the given dialect.
@@ -372,7 +380,6 @@ impl Pattern {
     pub(crate) fn parse(text: &str, engine: RegexType) -> (Option<Pattern>, Vec<PatternProblem>) {
         let mut problems = Vec::new();
         let mut terms = Vec::new();
-        let mut ok = true;
         for raw in text.split(" && ") {
             let (negated, body) = match raw.strip_prefix('!') {
                 Some(rest) => (true, rest),
@@ -389,23 +396,19 @@ impl Pattern {
                     }
                     Err(p) => {
                         problems.push(p);
-                        ok = false;
-                        continue;
+                        broken(&mut problems)
                     }
                 },
                 Some("n:") => match parse_numeric(&body[2..], engine, &mut problems) {
                     Some(kind) => kind,
-                    None => {
-                        ok = false;
-                        continue;
-                    }
+                    None => broken(&mut problems),
                 },
                 _ => TermKind::Literal(body.to_string()),
             };
             terms.push(Term { negated, kind });
         }
-        let pattern = ok.then(|| Pattern { text: text.to_string(), terms, literal_ci: engine == RegexType::OsRegex });
-        (pattern, problems)
+        let pattern = Pattern { text: text.to_string(), terms, literal_ci: engine == RegexType::OsRegex };
+        (Some(pattern), problems)
     }
 
     /// The pattern as written.
@@ -459,8 +462,18 @@ impl Pattern {
         Ok(true)
     }
 
-    /// Whether any line of `text` satisfies the pattern.
+    /// Whether `text` satisfies the pattern: some line satisfies every minterm. A
+    /// pattern that is one negated minterm alone (`-> !r:^\s*1$`) is Wazuh's "NIN"
+    /// rule instead: it holds when no line matches the minterm (4.x `wm_sca.c` logs
+    /// "Negation found, is a NIN rule"; 5.x does the same), so a blank line does not
+    /// satisfy it.
     pub(crate) fn matches_any_line(&self, text: &str) -> Result<bool, String> {
+        if let [term] = &self.terms[..] {
+            if term.negated {
+                let positive = Self { terms: vec![Term { negated: false, kind: term.kind.clone() }], ..self.clone() };
+                return positive.matches_any_line(text).map(|found| !found);
+            }
+        }
         for line in text.lines() {
             if self.matches_line(line.strip_suffix('\r').unwrap_or(line))? {
                 return Ok(true);
@@ -468,6 +481,20 @@ impl Pattern {
         }
         Ok(false)
     }
+}
+
+/// Turns the [`PatternProblem::Invalid`] just reported for a term into a
+/// [`PatternProblem::Broken`] warning and returns a term that makes the rule invalid
+/// with that reason, as Wazuh does when it evaluates a pattern it cannot compile.
+fn broken(problems: &mut [PatternProblem]) -> TermKind {
+    let mut reason = String::from("malformed pattern");
+    if let Some(last) = problems.iter_mut().rev().find(|p| matches!(p, PatternProblem::Invalid { .. })) {
+        if let PatternProblem::Invalid { code, message } = last {
+            reason = message.clone();
+            *last = PatternProblem::Broken { code, message: std::mem::take(message) };
+        }
+    }
+    TermKind::Regex(Matcher::Unsupported(reason))
 }
 
 fn parse_numeric(body: &str, engine: RegexType, problems: &mut Vec<PatternProblem>) -> Option<TermKind> {
