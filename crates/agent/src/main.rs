@@ -207,14 +207,19 @@ fn sca_validate(files: &[PathBuf]) -> ExitCode {
                 continue;
             }
         };
+        // Every error and warning, each with its line; warnings alone do not fail.
+        let v = sca::validate(&text);
+        for w in &v.warnings {
+            eprintln!("{}:{}: warning: {}", f.display(), w.line, w.message);
+        }
+        for e in &v.errors {
+            eprintln!("{}:{}: {}", f.display(), e.line, e.message);
+        }
         match sca::Policy::parse(&text) {
-            Ok(p) => println!("{}: ok: policy {} ({} checks)", f.display(), p.id, p.checks.len()),
-            Err(errs) => {
-                bad = true;
-                for e in errs {
-                    eprintln!("{}:{}: {}", f.display(), e.line, e.message);
-                }
+            Ok(p) if v.errors.is_empty() => {
+                println!("{}: ok: policy {} ({} checks)", f.display(), p.id, p.checks.len())
             }
+            _ => bad = true,
         }
     }
     if bad {

@@ -80,6 +80,17 @@ fn sca_validate_and_run() {
     assert!(lines.iter().any(|l| l.contains("bad.yml:8:")), "the condition's line: {err}");
     assert!(lines.iter().any(|l| l.contains("bad.yml:15:")), "the rule's line: {err}");
 
+    // A pattern that does not compile is a warning with its line: the policy still loads.
+    let warn = dir.join("warn.yml");
+    std::fs::write(
+        &warn,
+        "policy:\n  id: warn\n  name: Warn\n  description: x\nchecks:\n  - id: 1\n    title: one\n    condition: all\n    rules:\n      - 'f:/etc/passwd -> r:Access:\\s*(\"'\n",
+    )
+    .unwrap();
+    let (rc, out, err) = agent(&["sca", "validate", warn.to_str().unwrap()]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("ok: policy warn") && err.contains("warn.yml:10: warning:"), "{out}{err}");
+
     let root = format!("{ENDPOINT}/tests/fixtures/sca/desktop_good");
     let (rc, out, err) =
         agent(&["sca", "run", &format!("{CONTENT}/sca/bposhield_floor_desktop.yml"), "--json", "--root", &root]);
