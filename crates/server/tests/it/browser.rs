@@ -331,3 +331,72 @@ async fn recording_with_audio(s: &TestServer) -> String {
     assert_eq!(r.status(), 200);
     id
 }
+
+/// The fleet pages in Chromium: a security officer sees hosts by site and process with
+/// their baseline scores, opens a host's compliance with each check's evidence, and
+/// approves a pending USB exception with the page's own form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_compliance_and_an_exception_approved_in_chromium() {
+    let Some(s) = TestServer::start(Db::Sqlite, "browser-fleet").await else { return };
+    let Some(d) = Driver::start().await else {
+        s.stop().await;
+        return;
+    };
+    let now = s.state.clock.now();
+    let n = bposhield_server::fleet::demo::seed_demo_fleet(&s.state, 20, now).await.unwrap();
+    d.go(&format!("{}/fleet", s.base)).await;
+    d.type_into("#username", "u.security-officer").await;
+    d.type_into("#password", PASSWORD).await;
+    d.click("#signin-form button[type=submit]").await;
+    let count = d.text("#hosts-count").await;
+    assert!(count.contains(&format!("{n} of {n}")), "{count}");
+    let units = d.text("#units-table").await;
+    assert!(units.contains(&s.site.code), "hosts by site and process: {units}");
+    let hosts = d.text("#hosts-table").await;
+    assert!(hosts.contains("simulated"), "simulated hosts are marked: {hosts}");
+
+    // A host's compliance, check by check, with the evidence.
+    d.click("#hosts-table tbody a").await;
+    let compliance = d.text("#host-compliance").await;
+    assert!(compliance.contains("passed") && compliance.contains("baseline"), "{compliance}");
+    d.find("#host-facts").await;
+
+    // IT asks for an exception; the security officer approves it through the page.
+    let hosts: Value = s
+        .req(bposhield_proto::Role::SecurityOfficer, reqwest::Method::GET, "/api/v1/fleet/hosts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = hosts["items"][0]["id"].as_str().unwrap().to_string();
+    let r = s
+        .req(bposhield_proto::Role::ItAdmin, reqwest::Method::POST, "/api/v1/fleet/exceptions")
+        .json(&json!({ "host_id": host, "device_hash": "3EeNTH6uyG4i1oRrwpaxH7NjTJx7+Bgymrv6/OqKItc=",
+            "device_name": "SanDisk, encrypted, IT-0421", "reason": "audit evidence export", "hours": 8 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    d.go(&format!("{}/fleet/exceptions", s.base)).await;
+    let pending = d.text("#pending-table").await;
+    assert!(!pending.is_empty());
+    d.click("#pending-table form[id^=approve-] button").await;
+    d.find("#exceptions-table").await;
+    let r = s
+        .req(bposhield_proto::Role::SecurityOfficer, reqwest::Method::GET, "/api/v1/fleet/exceptions")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let items = v.get("items").cloned().unwrap_or(v);
+    assert!(
+        items.as_array().unwrap().iter().any(|x| x["status"] == "approved"
+            && x["reason"] == "audit evidence export"
+            && x["decided_by"] == format!("user:{}", s.users[&bposhield_proto::Role::SecurityOfficer].id)),
+        "the page's approval is not recorded: {items}"
+    );
+    d.quit().await;
+    s.stop().await;
+}
