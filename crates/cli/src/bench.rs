@@ -228,9 +228,19 @@ fn parse_wrk(text: &str) -> Option<Sample> {
     Some(Sample { rps, p50_ms: p50, p99_ms: p99, errors })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of the benchmarks' rounds (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The nearest-rank percentile `p` (0-100) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 async fn load(

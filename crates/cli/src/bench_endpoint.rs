@@ -23,6 +23,7 @@
 //! The agent binary is looked for next to this one: build both,
 //! `cargo build --release -p bposhield -p bposhield-agent`.
 
+use crate::bench::{median, percentile};
 use bposhield_core::SystemClock;
 use bposhield_proto::fleet::{
     AgentBatch, AgentEvent, AgentEventBody, AgentHealth, DeviceEvent, EnrollRequest, EnrollResponse,
@@ -56,19 +57,6 @@ pub struct EndpointBench {
     /// The fake sysfs tree (default: the endpoint crate's test fixture in this checkout).
     #[arg(long)]
     sysfs: Option<PathBuf>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 pub async fn run(mut cfg: Config, b: EndpointBench) -> anyhow::Result<()> {
@@ -247,8 +235,8 @@ async fn agent_bench(b: &EndpointBench, dir: &Path, base: &str, token: &str) -> 
     lat.sort_by(f64::total_cmp);
     println!(
         "uevent to de-authorization: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} plugs; target p99 <= 20 ms",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
         lat.last().copied().unwrap_or(0.0),
         lat.len()
     );

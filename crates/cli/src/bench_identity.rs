@@ -4,6 +4,7 @@
 //! (b) leaver latency: SCIM `PATCH active=false` to the account disabled in a real
 //!     `slapd` and the card marked off, over N leavers, through a real server.
 
+use crate::bench::{median, percentile};
 use bposhield_core::SystemClock;
 use bposhield_identity::gen::{generate, GenConfig};
 use bposhield_identity::hrcsv::{self, ColumnMapping};
@@ -30,19 +31,6 @@ pub struct IdentityBench {
     /// Leavers in flight at once (HR systems push one user per request).
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 pub async fn run(cfg: Config, b: IdentityBench) -> anyhow::Result<()> {

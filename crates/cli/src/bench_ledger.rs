@@ -3,6 +3,7 @@
 //! physical limits measured in the same run (fsync rate of the data directory's disk,
 //! SHA-256 speed).
 
+use crate::bench::median;
 use bposhield_core::SystemClock;
 use bposhield_ledger::tree::{self, Frontier};
 use bposhield_server::audit::Outcome;
@@ -35,11 +36,6 @@ pub struct LedgerBench {
     /// Tree sizes at which to time inclusion proofs.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     proof_sizes: Vec<u64>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Synchronous 4 KiB writes + fdatasync per second on the disk of `dir`.

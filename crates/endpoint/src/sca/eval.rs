@@ -28,6 +28,13 @@ pub fn run(policy: &Policy, env: &Env) -> ScanReport {
             result(check, verdict, reason)
         })
         .collect();
+    report(policy, checks)
+}
+
+/// The report of `policy` from its checks' results: the counts, and the score
+/// `100 * passed / (passed + failed)` (0 when nothing applied).
+#[must_use]
+pub fn report(policy: &Policy, checks: Vec<CheckResult>) -> ScanReport {
     let count = |v: &str| checks.iter().filter(|c| c.result == v).count() as i64;
     let (passed, failed, not_applicable) = (count("passed"), count("failed"), count("not applicable"));
     let score = if passed + failed == 0 { 0 } else { 100 * passed / (passed + failed) };

@@ -79,7 +79,7 @@ mod parse;
 pub mod pattern;
 mod yaml;
 
-pub use eval::run;
+pub use eval::{report, run};
 pub use parse::validate;
 pub use pattern::{Pattern, RegexType};
 

@@ -133,7 +133,6 @@ fn device_event(d: &Device, serial: &str, port: &str) -> DeviceEvent {
 /// checks, titles and severities; reasons name the check's first rule.
 fn scan(policy: &sca::Policy, rng: &mut StdRng, quality: f64) -> ScanReport {
     let mut checks = Vec::with_capacity(policy.checks.len());
-    let (mut passed, mut failed, mut na) = (0, 0, 0);
     for c in &policy.checks {
         let critical = c.severity() == "critical";
         // Critical checks are what gets fixed first: on a looked-after host they
@@ -146,13 +145,10 @@ fn scan(policy: &sca::Policy, rng: &mut StdRng, quality: f64) -> ScanReport {
         let rule = c.rules.first().map_or("the check's rules", |r| r.text.as_str());
         let roll: f64 = rng.gen();
         let (result, reason) = if roll < 0.03 {
-            na += 1;
             ("not applicable", format!("{rule}: not present on this host"))
         } else if roll < p {
-            passed += 1;
             ("passed", format!("{rule}: as the baseline requires"))
         } else {
-            failed += 1;
             ("failed", format!("{rule}: not as the baseline requires"))
         };
         checks.push(CheckResult {
@@ -163,16 +159,7 @@ fn scan(policy: &sca::Policy, rng: &mut StdRng, quality: f64) -> ScanReport {
             severity: c.severity().into(),
         });
     }
-    let score = if passed + failed == 0 { 0 } else { 100 * passed / (passed + failed) };
-    ScanReport {
-        policy_id: policy.id.clone(),
-        policy_name: policy.name.clone(),
-        passed,
-        failed,
-        not_applicable: na,
-        score,
-        checks,
-    }
+    sca::report(policy, checks)
 }
 
 /// Creates `n_hosts` simulated hosts across the existing sites and process units (one
